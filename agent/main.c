@@ -12,6 +12,7 @@
 
 static const struct agent_command commands[] = {
 	{"wg", cmd_wg, "show, setconf and syncconf WireGuard interfaces, as wg(8) does"},
+	{"link", cmd_link, "create and delete WireGuard links, set addresses, MTU and up"},
 };
 
 static void usage(FILE *f)

@@ -17,6 +17,7 @@
 #include "wgdev.h"
 
 int wglink_create(const char *ifname);
+/* Refuses a link that is not WireGuard (-EOPNOTSUPP): a wrong name must not remove eth0. */
 int wglink_delete(const char *ifname);
 int wglink_add_address(const char *ifname, const struct wg_allowedip *prefix);
 int wglink_set_mtu(const char *ifname, unsigned mtu);

@@ -38,7 +38,9 @@ int wgnl_get_device(struct wgnl *nl, const char *ifname, struct wg_device **ret)
 /*
  * Where the builder resumes: the next peer, and within it the next allowed IP. A peer
  * resumed mid-way is repeated with only its public key and the remaining allowed IPs,
- * without REPLACE_ALLOWEDIPS. Zero-initialise before the first call.
+ * without REPLACE_ALLOWEDIPS (but with UPDATE_ONLY if it has it, so the rest of a peer
+ * that did not exist cannot create it). A REMOVE_ME peer is sent as its key and flags
+ * only. Zero-initialise before the first call.
  */
 struct wgnl_set_cursor {
 	size_t peer;
@@ -51,7 +53,7 @@ struct wgnl_set_cursor {
  * NLM_F_REQUEST|NLM_F_ACK, the given family id and sequence number. The message never
  * exceeds buflen. Returns 1 if this was the last message, 0 if more follow (call again
  * with the same cursor), -EMSGSIZE if a single peer's public key cannot fit, -EINVAL for
- * an invalid device. ret_len is the message length.
+ * an invalid device (checked on the first call) or cursor. ret_len is the message length.
  */
 int wgnl_build_set_msg(const struct wg_device *dev, uint16_t family_id, uint32_t seq, void *buf,
 		       size_t buflen, struct wgnl_set_cursor *cursor, size_t *ret_len);
@@ -66,7 +68,8 @@ struct wgnl_dump *wgnl_dump_free(struct wgnl_dump *d);
  * expected, 0 when NLMSG_DONE was seen, -EAGAIN when the dump was interrupted
  * (NLM_F_DUMP_INTR: discard and dump again), -errno from an NLMSG_ERROR or NLMSG_DONE
  * error, -EBADMSG for a malformed message. Unknown attributes are skipped; a known
- * attribute with a wrong length is -EBADMSG.
+ * attribute with a wrong length is -EBADMSG. buf must be 4-byte aligned, as any recv or
+ * malloc buffer is (-EINVAL otherwise).
  */
 int wgnl_dump_feed(struct wgnl_dump *d, const void *buf, size_t len);
 /* After feed returned 0: hand over the device (the dump is left empty). */

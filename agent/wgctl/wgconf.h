@@ -9,9 +9,10 @@
  *   Endpoint, PersistentKeepalive (seconds or "off").
  * - The result has the semantics of `wg setconf`: REPLACE_PEERS on the device and
  *   REPLACE_ALLOWEDIPS on every peer; fields not in the file carry no HAS_* bit.
- * - On error: -EINVAL, nothing is returned, and ret_err (if not NULL) holds the 1-based
- *   line number and a message naming the key and why ("AllowedIPs: 10.0.0.0/33: mask
- *   out of range"). Secrets are never copied into the message.
+ * - On error: -EINVAL (or -ENOMEM, or the resolver's own -errno), nothing is returned,
+ *   and ret_err (if not NULL) holds the 1-based line number and a message naming the key
+ *   and why ("AllowedIPs: 10.0.0.0/33: mask out of range"). Secrets are never copied into
+ *   the message.
  */
 #pragma once
 

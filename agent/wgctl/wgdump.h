@@ -12,5 +12,8 @@
 
 #include "wgdev.h"
 
-/* The whole dump, malloc'd and NUL-terminated; ret_len excludes the NUL. -ENOMEM. */
+/*
+ * The whole dump, malloc'd and NUL-terminated; ret_len excludes the NUL. -ENOMEM.
+ * The text holds the private key when dev has one: wipe it (wg_key_wipe) before free().
+ */
 int wgdump_format(const struct wg_device *dev, char **ret_text, size_t *ret_len);

@@ -330,6 +330,21 @@ static void diff_device_fields(const struct wg_device *a, const struct wg_device
 	}
 }
 
+/* An addition or change found by the merge, emitted later in the desired order. */
+struct pending {
+	const struct wg_peer *peer; /* points into desired->peers, so its order is an address */
+	uint32_t fields;
+	bool replace_ips;
+};
+
+static int pending_cmp(const void *a, const void *b)
+{
+	const struct wg_peer *x = ((const struct pending *)a)->peer;
+	const struct wg_peer *y = ((const struct pending *)b)->peer;
+
+	return (x > y) - (x < y);
+}
+
 int wgdiff_compute(const struct wg_device *actual, const struct wg_device *desired,
 		   struct wg_device **ret_change)
 {
@@ -337,7 +352,8 @@ int wgdiff_compute(const struct wg_device *actual, const struct wg_device *desir
 	struct wg_device *change = NULL;
 	struct scratch scratch = {};
 	uint8_t self[WG_KEY_LEN];
-	size_t na, nd, i, j;
+	struct pending *pending = NULL;
+	size_t na, nd, np = 0, i, j;
 	int r;
 
 	r = wg_device_new(desired->name, &change);
@@ -367,19 +383,28 @@ int wgdiff_compute(const struct wg_device *actual, const struct wg_device *desir
 		}
 	}
 
-	/* Pass 2: additions and changes, in key order. */
-	for (i = 0, j = 0; j < nd;) {
-		int c = i < na ? key_cmp(&ar[i], &dr[j]) : 1;
+	/*
+	 * Pass 2: find additions and changes by merging in key order, then emit them in the
+	 * desired device's own order: the kernel lists peers in insertion order, so new peers
+	 * must be appended in file order for the result to match `wg syncconf` exactly.
+	 */
+	pending = malloc((nd ? nd : 1) * sizeof(*pending));
+	if (!pending) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (i = 0, j = 0; j < nd; j++) {
+		int c = 1;
 		const struct wg_peer *d = dr[j].peer;
 
-		if (c < 0) {
+		while (i < na && (c = key_cmp(&ar[i], &dr[j])) < 0)
 			i++;
-			continue;
-		}
+		if (i >= na)
+			c = 1;
 		if (c > 0) {
-			r = add_update(change, d, d->flags & PEER_FIELDS, true);
+			pending[np++] = (struct pending){d, d->flags & PEER_FIELDS, true};
 		} else {
-			const struct wg_peer *a = ar[i].peer;
+			const struct wg_peer *a = ar[i++].peer;
 			uint32_t fields = changed_fields(a, d);
 			int same_ips = allowedips_equal(a, d, &scratch);
 
@@ -387,18 +412,22 @@ int wgdiff_compute(const struct wg_device *actual, const struct wg_device *desir
 				r = same_ips;
 				goto out;
 			}
-			r = fields || !same_ips ? add_update(change, d, fields, !same_ips) : 0;
-			i++;
+			if (fields || !same_ips)
+				pending[np++] = (struct pending){d, fields, !same_ips};
 		}
+	}
+	qsort(pending, np, sizeof(*pending), pending_cmp);
+	for (i = 0; i < np; i++) {
+		r = add_update(change, pending[i].peer, pending[i].fields, pending[i].replace_ips);
 		if (r < 0)
 			goto out;
-		j++;
 	}
 
 	*ret_change = change;
 	change = NULL;
 	r = 0;
 out:
+	free(pending);
 	free(scratch.v);
 	free(ar);
 	free(dr);

@@ -82,13 +82,40 @@ grep -q ": 0 added, 0 changed, 0 removed, device unchanged" "$W/sync2.log" ||
 	fail "a second syncconf should send nothing: $(cat "$W/sync2.log")"
 
 step "syncconf back to A (the reverse changes), then to no peers"
+# Reference: wg(8) syncs from state B back to A; then B is rebuilt the same way and we do it.
+$WG syncconf "$IF" "$W/a.conf"
+$WG show "$IF" dump >"$W/ref_back"
+$WG setconf "$IF" "$W/a.conf"
+$WG syncconf "$IF" "$W/b.conf"
 $AGENT wg syncconf -v "$IF" "$W/a.conf" 2>"$W/sync3.log"
 grep -q ": 1 added, 4 changed, 2 removed" "$W/sync3.log" || fail "$(cat "$W/sync3.log")"
-$WG show "$IF" dump >"$W/wg_a2"
-same "$W/ref_a" "$W/wg_a2" "syncconf back to A did not restore A"
+$WG show "$IF" dump >"$W/wg_back"
+same "$W/ref_back" "$W/wg_back" "our syncconf back to A differs from wg syncconf's"
 $AGENT wg syncconf "$IF" "$W/empty.conf"
 [ "$($WG show "$IF" peers | wc -l)" -eq 0 ] || fail "syncconf to no peers left peers"
 $AGENT wg setconf "$IF" "$W/a.conf"
+
+step "incremental set: add one peer, update one, remove one (wg(8) does the same from A)"
+keys=$(sed -n 's/^PublicKey = //p' "$W/a.conf")
+k_upd=$(echo "$keys" | sed -n 2p)
+k_del=$(echo "$keys" | sed -n 3p)
+k_new=$(sed -n 's/^PublicKey = //p' "$W/b.conf" | tail -n 1)
+printf '%s\n' "$(sed -n 's/^PresharedKey = //p' "$W/a.conf" | head -1)" >"$W/psk"
+incremental() { # incremental TOOL...: the three targeted changes through TOOL's `set`
+	"$@" set "$IF" peer "$k_new" allowed-ips 10.255.0.1/32,fd00:ffff::1/128 \
+		endpoint 198.18.255.1:9 persistent-keepalive 7 preshared-key "$W/psk"
+	"$@" set "$IF" peer "$k_upd" endpoint "[fd99::ab]:77" allowed-ips 10.254.0.0/16
+	"$@" set "$IF" peer "$k_del" remove
+}
+$WG setconf "$IF" "$W/a.conf"
+incremental $WG
+$WG show "$IF" dump >"$W/ref_inc"
+$WG setconf "$IF" "$W/a.conf"
+incremental $AGENT wg
+$WG show "$IF" dump >"$W/wg_inc"
+same "$W/ref_inc" "$W/wg_inc" "our incremental set differs from wg set's"
+[ "$(sed 1d "$W/wg_inc" | wc -l)" -eq "$N" ] || fail "incremental set: wrong peer count"
+$WG setconf "$IF" "$W/a.conf"
 
 step "bad input: clear error, nothing changed"
 $WG show "$IF" dump >"$W/before"
@@ -101,6 +128,9 @@ expect_fail "bad_mask.conf:3:" $AGENT wg setconf "$IF" "$W/bad_mask.conf"
 expect_fail "bad_key.conf:2:" $AGENT wg setconf "$IF" "$W/bad_key.conf"
 expect_fail "bad_quick.conf:2:" $AGENT wg syncconf "$IF" "$W/bad_quick.conf"
 expect_fail "cannot read" $AGENT wg setconf "$IF" "$W/does-not-exist.conf"
+expect_fail "allowed-ips" $AGENT wg set "$IF" peer "$k_upd" allowed-ips 10.0.0.0/33
+expect_fail "not a base64 public key" $AGENT wg set "$IF" peer "$key31" remove
+expect_fail "unknown" $AGENT wg set "$IF" peer "$k_upd" frobnicate 1
 expect_fail "invalid interface name" $AGENT wg show abcdefghijklmnop dump
 expect_fail "invalid interface name" $AGENT wg setconf abcdefghijklmnop "$W/a.conf"
 if [ "${NO_KERNEL_WG:-0}" = 1 ]; then

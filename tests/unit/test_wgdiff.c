@@ -508,6 +508,24 @@ static uint32_t id_of(const struct wg_peer *p)
 	return id;
 }
 
+/* The kernel lists peers in insertion order: additions must keep the file's order. */
+static void test_emits_in_desired_order(void **state)
+{
+	struct wg_device *a = new_device(), *d = new_device(), *c;
+	const int order[] = {9, 1, 5, 3, 7};
+
+	add_actual(a, 3, "10.0.3.0/24");
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
+		add_desired(d, order[i], order[i] == 3 ? "10.0.33.0/24" : NULL);
+	c = diff(a, d);
+	assert_int_equal(c->n_peers, 5);
+	for (size_t i = 0; i < c->n_peers; i++)
+		assert_memory_equal(c->peers[i].public_key, d->peers[i].public_key, WG_KEY_LEN);
+	wg_device_free(c);
+	wg_device_free(a);
+	wg_device_free(d);
+}
+
 static void test_large(void **state)
 {
 	const uint32_t n = 50000;
@@ -617,6 +635,7 @@ int main(void)
 		cmocka_unit_test(test_device_fields),
 		cmocka_unit_test(test_duplicate_keys),
 		cmocka_unit_test(test_own_key_peer),
+		cmocka_unit_test(test_emits_in_desired_order),
 		cmocka_unit_test(test_large),
 	};
 

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Benchmarks on the kernel module, inside the QEMU test bed (tests/vm/run): a WireGuard
+# link created by our rtnetlink code, ours against the wg(8) binary in the same VM run.
+# Absolute times are emulated (TCG); only the ratios mean something. Release build in
+# build-bench/. Prints a markdown table for docs/benchmarks.md.
+#   bench/run-netlink.sh [N ...]     default: 1000 10000 50000; ROUNDS=3 by default
+set -euo pipefail
+cd "$(dirname "$0")/.."
+sizes=("$@")
+[ ${#sizes[@]} -gt 0 ] || sizes=(1000 10000 50000)
+ROUNDS=${ROUNDS:-3}
+cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DASAN=OFF >/dev/null
+cmake --build build-bench -j"$(nproc)" --target wgfleet-agent wgf-genconf wgf-bench >/dev/null
+rows=$(mktemp)
+out=$(mktemp)
+trap 'rm -f "$rows" "$out"' EXIT
+
+# One boot per size: the kernel keeps no state between them.
+for n in "${sizes[@]}"; do
+	tests/vm/run --build build-bench --payload bench --mem 3072 --timeout 1800 -- \
+		sh -c "wgfleet-agent link add wgb0 && $PWD/bench/wg-bench.sh wgb0 $n $ROUNDS \$WGFLEET_BIN" \
+		>"$out" 2>&1 || { cat "$out" >&2; exit 1; }
+	grep -E "^[0-9]+\|" "$out" | tr -d '\r' >>"$rows"
+done
+bench/table.sh "kernel (Debian $(cat build-bench/vm-cache/kernel/*/version 2>/dev/null | head -1) in QEMU TCG, netlink backend)" <"$rows"

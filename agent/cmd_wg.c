@@ -480,12 +480,8 @@ static const struct agent_command wg_commands[] = {
 
 int cmd_wg(int argc, char **argv)
 {
-	int r = wg_key_init();
-
-	if (r < 0) {
-		fprintf(stderr, "%s: cannot initialise libsodium\n", PROG);
-		return 1;
-	}
+	/* No eager libsodium init: the key functions initialise on first use, and show or
+	 * setconf never need it (start-up time counts for a command run per change). */
 	if (argc >= 2)
 		for (size_t i = 0; i < ARRAY_SIZE(wg_commands); i++)
 			if (!strcmp(argv[1], wg_commands[i].name))

@@ -73,6 +73,7 @@ static unsigned long sysfs_ulong(const char *ifname, const char *attr)
 }
 
 /* Output of a shell command (at most size - 1 bytes); asserts that it exits with 0. */
+__attribute__((format(printf, 3, 4)))
 static void capture(char *buf, size_t size, const char *fmt, ...)
 {
 	char cmd[256];

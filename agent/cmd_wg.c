@@ -125,6 +125,27 @@ static int open_iface(const char *ifname, struct wgctl **ret)
 	return r;
 }
 
+/* wgctl_set/wgctl_get with the failure reported here, once. */
+static int apply_device(struct wgctl *c, const struct wg_device *dev)
+{
+	int r = wgctl_set(c, dev);
+
+	if (r < 0)
+		fprintf(stderr, "%s: %s: unable to set device: %s\n", PROG, dev->name,
+			wgctl_strerror(r));
+	return r;
+}
+
+static int read_device(struct wgctl *c, const char *ifname, struct wg_device **ret)
+{
+	int r = wgctl_get(c, ret);
+
+	if (r < 0)
+		fprintf(stderr, "%s: %s: unable to read device: %s\n", PROG, ifname,
+			wgctl_strerror(r));
+	return r;
+}
+
 static int do_show(int argc, char **argv)
 {
 	struct wgctl *c = NULL;
@@ -155,12 +176,9 @@ static int do_show(int argc, char **argv)
 	r = open_iface(argv[1], &c);
 	if (r < 0)
 		goto out;
-	r = wgctl_get(c, &dev);
-	if (r < 0) {
-		fprintf(stderr, "%s: %s: unable to read device: %s\n", PROG, argv[1],
-			wgctl_strerror(r));
+	r = read_device(c, argv[1], &dev);
+	if (r < 0)
 		goto out;
-	}
 	r = wgdump_format(dev, &text, &len);
 	if (r < 0) {
 		fprintf(stderr, "%s: %s: %s\n", PROG, argv[1], strerror(-r));
@@ -196,10 +214,7 @@ static int do_setconf(int argc, char **argv)
 	r = open_iface(argv[1], &c);
 	if (r < 0)
 		goto out;
-	r = wgctl_set(c, dev);
-	if (r < 0)
-		fprintf(stderr, "%s: %s: unable to set device: %s\n", PROG, argv[1],
-			wgctl_strerror(r));
+	r = apply_device(c, dev);
 out:
 	wg_device_free(dev);
 	wgctl_close(c);
@@ -227,12 +242,9 @@ static int do_syncconf(int argc, char **argv)
 	r = open_iface(argv[1], &c);
 	if (r < 0)
 		goto out;
-	r = wgctl_get(c, &actual);
-	if (r < 0) {
-		fprintf(stderr, "%s: %s: unable to read device: %s\n", PROG, argv[1],
-			wgctl_strerror(r));
+	r = read_device(c, argv[1], &actual);
+	if (r < 0)
 		goto out;
-	}
 	r = wgdiff_compute(actual, desired, &change);
 	if (r < 0) {
 		fprintf(stderr, "%s: %s: %s\n", PROG, argv[1], strerror(-r));
@@ -257,10 +269,7 @@ static int do_syncconf(int argc, char **argv)
 	}
 	if (wgdiff_is_empty(change))
 		goto out;
-	r = wgctl_set(c, change);
-	if (r < 0)
-		fprintf(stderr, "%s: %s: unable to set device: %s\n", PROG, argv[1],
-			wgctl_strerror(r));
+	r = apply_device(c, change);
 out:
 	wg_device_free(change);
 	wg_device_free(actual);
@@ -404,10 +413,7 @@ static int do_set(int argc, char **argv)
 	r = open_iface(argv[1], &c);
 	if (r < 0)
 		goto out;
-	r = wgctl_set(c, dev);
-	if (r < 0)
-		fprintf(stderr, "%s: %s: unable to set device: %s\n", PROG, argv[1],
-			wgctl_strerror(r));
+	r = apply_device(c, dev);
 out:
 	if (bad)
 		fprintf(stderr, "%s: set: %s\n", PROG, bad);

@@ -163,6 +163,28 @@ static bool wglink_is_wireguard(struct rtnl_link *link)
 	return kind && strcmp(kind, WGLINK_KIND) == 0;
 }
 
+/*
+ * The common start of every call on an existing link: a socket and the kernel's view of
+ * ifname. On success both are open; release them with wglink_release().
+ */
+static int wglink_acquire(const char *ifname, struct wglink_sock *s, struct rtnl_link **ret_link)
+{
+	int err = wglink_sock_open(s);
+
+	if (err < 0)
+		return err;
+	err = wglink_get_link(s, ifname, ret_link);
+	if (err < 0)
+		wglink_sock_close(s);
+	return err;
+}
+
+static void wglink_release(struct wglink_sock *s, struct rtnl_link *link)
+{
+	rtnl_link_put(link); /* NULL-safe */
+	wglink_sock_close(s);
+}
+
 int wglink_create(const char *ifname)
 {
 	struct wglink_sock s;
@@ -202,13 +224,9 @@ int wglink_delete(const char *ifname)
 
 	if (wg_ifname_validate(ifname) < 0)
 		return -EINVAL;
-	err = wglink_sock_open(&s);
+	err = wglink_acquire(ifname, &s, &link);
 	if (err < 0)
 		return err;
-
-	err = wglink_get_link(&s, ifname, &link);
-	if (err < 0)
-		goto out;
 	/* A mistyped name must not take down the host's uplink. */
 	if (!wglink_is_wireguard(link)) {
 		err = -EOPNOTSUPP;
@@ -217,8 +235,7 @@ int wglink_delete(const char *ifname)
 	/* By the ifindex just read: a link renamed in between is not someone else's. */
 	err = wglink_errno(&s, rtnl_link_delete(s.sk, link));
 out:
-	rtnl_link_put(link);
-	wglink_sock_close(&s);
+	wglink_release(&s, link);
 	return err;
 }
 
@@ -229,16 +246,11 @@ static int wglink_change(const char *ifname, struct rtnl_link *changes)
 	struct rtnl_link *link = NULL;
 	int err;
 
-	err = wglink_sock_open(&s);
+	err = wglink_acquire(ifname, &s, &link);
 	if (err < 0)
 		return err;
-	err = wglink_get_link(&s, ifname, &link);
-	if (err < 0)
-		goto out;
 	err = wglink_errno(&s, rtnl_link_change(s.sk, link, changes, 0));
-out:
-	rtnl_link_put(link);
-	wglink_sock_close(&s);
+	wglink_release(&s, link);
 	return err;
 }
 
@@ -297,13 +309,9 @@ int wglink_add_address(const char *ifname, const struct wg_allowedip *prefix)
 		bytes = &prefix->ip6;
 		len = sizeof(prefix->ip6);
 	}
-	err = wglink_sock_open(&s);
+	err = wglink_acquire(ifname, &s, &link);
 	if (err < 0)
 		return err;
-
-	err = wglink_get_link(&s, ifname, &link);
-	if (err < 0)
-		goto out;
 	/* Host bits are kept: for an interface address they are the address itself. */
 	local = nl_addr_build(prefix->family, bytes, len);
 	addr = rtnl_addr_alloc();
@@ -323,8 +331,7 @@ int wglink_add_address(const char *ifname, const struct wg_allowedip *prefix)
 out:
 	rtnl_addr_put(addr);
 	nl_addr_put(local);
-	rtnl_link_put(link);
-	wglink_sock_close(&s);
+	wglink_release(&s, link);
 	return err;
 }
 
@@ -387,18 +394,12 @@ int wglink_ifindex(const char *ifname)
 
 	if (wg_ifname_validate(ifname) < 0)
 		return -EINVAL;
-	err = wglink_sock_open(&s);
+	err = wglink_acquire(ifname, &s, &link);
 	if (err < 0)
 		return err;
-
-	err = wglink_get_link(&s, ifname, &link);
-	if (err < 0)
-		goto out;
 	err = rtnl_link_get_ifindex(link);
 	if (err <= 0)
 		err = -ENODEV;
-out:
-	rtnl_link_put(link);
-	wglink_sock_close(&s);
+	wglink_release(&s, link);
 	return err;
 }

@@ -16,7 +16,7 @@ packages=(
   # the kernel WireGuard test bed (stock Debian kernel under QEMU)
   qemu-system-x86 busybox-static kmod cpio xz-utils
   # the controller's database
-  mariadb-server mariadb-client
+  mariadb-server mariadb-client openssl
   # benchmarks
   hyperfine
 )

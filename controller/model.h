@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The controller's records as our own types: the enumerated values of the schema and
+ * their names in the database (docs/schema.md). Pure code.
+ */
+#pragma once
+
+#include <stdint.h>
+
+enum user_status {
+	USER_ACTIVE,
+	USER_BANNED,
+	_USER_STATUS_MAX,
+};
+
+enum vpn_type {
+	VPN_WIREGUARD,
+	VPN_OUTLINE,
+	_VPN_TYPE_MAX,
+};
+
+enum payment_method {
+	PAYMENT_STARS,
+	PAYMENT_QVAPAY,
+	_PAYMENT_METHOD_MAX,
+};
+
+enum payment_status {
+	PAYMENT_PENDING,
+	PAYMENT_COMPLETED,
+	PAYMENT_FAILED,
+	PAYMENT_REFUNDED,
+	_PAYMENT_STATUS_MAX,
+};
+
+/* The name as stored in the database, or NULL for a value out of range. */
+const char *user_status_to_string(enum user_status s);
+const char *vpn_type_to_string(enum vpn_type t);
+const char *payment_method_to_string(enum payment_method m);
+const char *payment_status_to_string(enum payment_status s);
+
+/* The value of a stored name (exact match, len bytes); -EINVAL if unknown. */
+int user_status_from_string(const char *s, size_t len, enum user_status *ret);
+int vpn_type_from_string(const char *s, size_t len, enum vpn_type *ret);
+int payment_method_from_string(const char *s, size_t len, enum payment_method *ret);
+int payment_status_from_string(const char *s, size_t len, enum payment_status *ret);
+
+/*
+ * The payment state machine:
+ *
+ *   pending --complete--> completed --refund--> refunded
+ *   pending --fail------> failed
+ *
+ * payment_next() gives where event leads from `from`: 0 and *ret; -EALREADY if the
+ * payment is already where the event leads (a repeated confirmation); -EPERM if the event
+ * is not allowed from there (a refund of a pending payment).
+ */
+enum payment_event {
+	PAYMENT_EVENT_COMPLETE,
+	PAYMENT_EVENT_FAIL,
+	PAYMENT_EVENT_REFUND,
+	_PAYMENT_EVENT_MAX,
+};
+
+int payment_next(enum payment_status from, enum payment_event event, enum payment_status *ret);
+
+/* The single state an event leaves and the one it enters: the guard of its UPDATE. */
+int payment_event_edge(enum payment_event event, enum payment_status *ret_from,
+                       enum payment_status *ret_to);

@@ -1001,7 +1001,7 @@ int db_tx_commit(struct db_conn *c)
 
 int db_tx_rollback(struct db_conn *c)
 {
-	MYSQL_STMT *s;
+	MYSQL_STMT *s = NULL;
 	bool sent;
 	int r = 0;
 

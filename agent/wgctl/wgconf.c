@@ -154,7 +154,7 @@ static int parse_listen_port(struct parser *p, char *value)
 
 	if (r == -ERANGE)
 		return fail(p, -EINVAL, "ListenPort: %.16s: port out of range 0-65535", value);
-	if (r == 0)
+	if (r <= 0)
 		return fail(p, -EINVAL,
 			    "ListenPort: not a port number (service names are not supported)");
 	p->dev->listen_port = port;

@@ -15,3 +15,4 @@ struct agent_command {
 int cmd_wg(int argc, char **argv);
 int cmd_link(int argc, char **argv);
 int cmd_check_config(int argc, char **argv);
+int cmd_run(int argc, char **argv);

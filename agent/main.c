@@ -14,6 +14,7 @@ static const struct agent_command commands[] = {
 	{"wg", cmd_wg, "show, setconf and syncconf WireGuard interfaces, as wg(8) does"},
 	{"link", cmd_link, "create and delete WireGuard links, set addresses, MTU and up"},
 	{"check-config", cmd_check_config, "check an agent configuration file, or list its keys (--keys)"},
+	{"run", cmd_run, "run the node agent daemon: interface, address pools, job API, reconcile"},
 };
 
 static void usage(FILE *f)

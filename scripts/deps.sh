@@ -13,6 +13,10 @@ packages=(
   libsodium-dev libqrencode-dev libcmocka-dev
   # userspace WireGuard and the network test beds
   wireguard-go wireguard-tools iproute2 iputils-ping
+  # systemd-analyze verify of systemd/wgfleet-agent.service
+  systemd
+  # the agent's integration tests drive its API with a small stdlib-only Python client
+  python3
   # the kernel WireGuard test bed (stock Debian kernel under QEMU)
   qemu-system-x86 busybox-static kmod cpio xz-utils
   # the controller's database

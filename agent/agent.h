@@ -15,4 +15,7 @@ struct agent_command {
 int cmd_wg(int argc, char **argv);
 int cmd_link(int argc, char **argv);
 int cmd_check_config(int argc, char **argv);
+/* The daemon's entry point, in wgfleet-agentd; argv[0] is "run" or the program name. */
 int cmd_run(int argc, char **argv);
+/* `wgfleet-agent run ...`: exec wgfleet-agentd from the same directory with the same args. */
+int cmd_exec_daemon(int argc, char **argv);

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * wgfleet-agent: one binary, subcommands dispatched from a table (wg(8)'s shape).
- * `wg ...` is the admin face of the WireGuard control library; `run` and
- * `check-config` (the daemon) come with the agent issue.
+ * `wg ...` is the admin face of the WireGuard control library; `run` execs the daemon
+ * binary, wgfleet-agentd, so that this one stays free of the HTTP stack.
  */
 #include <stdio.h>
 #include <string.h>
@@ -14,7 +14,7 @@ static const struct agent_command commands[] = {
 	{"wg", cmd_wg, "show, setconf and syncconf WireGuard interfaces, as wg(8) does"},
 	{"link", cmd_link, "create and delete WireGuard links, set addresses, MTU and up"},
 	{"check-config", cmd_check_config, "check an agent configuration file, or list its keys (--keys)"},
-	{"run", cmd_run, "run the node agent daemon: interface, address pools, job API, reconcile"},
+	{"run", cmd_exec_daemon, "run the node agent daemon (wgfleet-agentd): interface, pools, job API, reconcile"},
 };
 
 static void usage(FILE *f)

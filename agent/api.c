@@ -174,14 +174,15 @@ static const char *key_b64(const uint8_t key[static WG_KEY_LEN], char buf[static
 	return buf;
 }
 
-/* A peer as the API shows it; live (may be NULL) is the device's view of it. */
+/*
+ * A peer as the API shows it; live (may be NULL) is the device's view of it. The byte totals
+ * are the recorded ones: counters_record() has put the live sample in the journal first.
+ */
 static json_t *peer_json(const struct state_peer *p, const struct wg_peer *live)
 {
 	char b64[WG_KEY_B64_LEN], ep[WG_ENDPOINT_STRLEN];
 	struct state_counters c = p->counters;
 
-	if (live)
-		state_counters_rebase(&p->counters, live->rx_bytes, live->tx_bytes, false, &c);
 	if (live && live->endpoint.addr.sa_family != AF_UNSPEC)
 		wg_endpoint_format(&live->endpoint, ep);
 	return json_pack("{s:s, s:o, s:b, s:i, s:b, s:I, s:I, s:o, s:I, s:I, s:I, s:b}",
@@ -475,6 +476,40 @@ static struct wg_device *live_device(struct daemon *d)
 	return dev;
 }
 
+/*
+ * Record the device's counters for peers (all of dev's if key is NULL) before they are shown.
+ * A total computed from a live counter but not recorded would be lost if the interface were
+ * recreated before the next reconcile pass saved it, and the API would then show a smaller
+ * total than it had: totals must never go backwards. On failure the recorded totals (older,
+ * never larger than later ones) are shown.
+ */
+static void counters_record(struct daemon *d, const struct wg_device *dev, const uint8_t *key)
+{
+	struct state_counter_sample *s;
+	size_t n = 0;
+	int r;
+
+	if (!dev)
+		return;
+	s = calloc(dev->n_peers + 1, sizeof(*s));
+	if (!s)
+		return;
+	for (size_t i = 0; i < dev->n_peers; i++) {
+		const struct wg_peer *a = &dev->peers[i];
+
+		if (key && memcmp(key, a->public_key, WG_KEY_LEN))
+			continue;
+		memcpy(s[n].public_key, a->public_key, WG_KEY_LEN);
+		s[n].rx_bytes = a->rx_bytes;
+		s[n].tx_bytes = a->tx_bytes;
+		n++;
+	}
+	r = n ? state_counters_update(d->st, s, n, false) : 0;
+	if (r < 0)
+		daemon_log(d, AGENTCONF_LOG_WARN, "cannot save traffic counters: %s", strerror(-r));
+	free(s);
+}
+
 static int h_get_peer(const struct http_request *req, struct http_response *resp, void *ud)
 {
 	struct daemon *d = ud;
@@ -492,6 +527,8 @@ static int h_get_peer(const struct http_request *req, struct http_response *resp
 		goto out;
 	}
 	dev = live_device(d);
+	counters_record(d, dev, key);
+	p = state_peer_get(d->st, key); /* the record may have moved */
 	r = http_respond_json(resp, 200, peer_json(p, dev ? wg_device_find_peer(dev, key) : NULL));
 out:
 	pthread_mutex_unlock(&d->lock);
@@ -517,6 +554,7 @@ static int h_list_peers(const struct http_request *req, struct http_response *re
 	(void)req;
 	pthread_mutex_lock(&d->lock);
 	dev = live_device(d);
+	counters_record(d, dev, NULL);
 	/* Sorted once, so the lookup per peer is a binary search, not a scan. */
 	if (dev)
 		qsort(dev->peers, dev->n_peers, sizeof(*dev->peers), peer_key_cmp);

@@ -1,17 +1,53 @@
 # SPDX-License-Identifier: MIT
 # The node agent on a wireguard-go interface in a namespace, for the agent_* tests.
-# Source after lib.sh. Sets AGENT, NS, IFN, API, TOKEN; agent_start/agent_stop/agent_kill.
+# Source after lib.sh. Sets AGENT, NS, IFN, API, TOKEN; agent_start/agent_stop/agent_kill;
+# WGGO_PID is the server's wireguard-go (agent_wggo_stop/agent_wggo_start recreate the
+# interface). AGENT_POOLS, if set before agent_setup, replaces the pool lines of the config.
 AGENT=$1/wgfleet-agent
 NS=wfa$WGF_ID
 IFN=wf${WGF_ID}a
 API=http://127.0.0.1:8080
 TOKEN=tok-$WGF_ID-$RANDOM$RANDOM
 AGENT_PID=
+WGGO_PID=
+: "${AGENT_POOLS:=pool = 10.99.0.0/20
+pool = fd99::/64
+reserved = 10.99.0.2-10.99.0.9}"
+
+# agent_wggo_start: wireguard-go for $IFN in $NS, with its PID kept (lib.sh's wgf_wggo does
+# not give it out, and the rebase test must kill this one daemon and no other).
+agent_wggo_start() {
+	local sock=/var/run/wireguard/$IFN.sock i
+	[ ! -e "$sock" ] || wgf_fail "$sock already exists"
+	ip netns exec "$NS" env WG_PROCESS_FOREGROUND=1 LOG_LEVEL=error \
+		wireguard-go "$IFN" >>"$WGF_TMP/wggo-$IFN.log" 2>&1 &
+	WGGO_PID=$!
+	WGF_CLEANUP+=("kill $WGGO_PID; wait $WGGO_PID; rm -f $sock")
+	for (( i=0; i<500; i++ )); do
+		[ -S "$sock" ] && return 0
+		kill -0 "$WGGO_PID" 2>/dev/null || { cat "$WGF_TMP/wggo-$IFN.log" >&2; wgf_fail "wireguard-go $IFN exited"; }
+		sleep 0.01
+	done
+	wgf_fail "wireguard-go $IFN: no socket after 5 s"
+}
+
+# agent_wggo_stop: end the server's wireguard-go; its TUN device and socket go with it.
+agent_wggo_stop() {
+	local i
+	kill -TERM "$WGGO_PID"
+	wait "$WGGO_PID" 2>/dev/null || true
+	for (( i=0; i<500; i++ )); do
+		ip -n "$NS" link show "$IFN" >/dev/null 2>&1 || break
+		sleep 0.01
+	done
+	! ip -n "$NS" link show "$IFN" >/dev/null 2>&1 || wgf_fail "$IFN still exists after wireguard-go exited"
+	rm -f "/var/run/wireguard/$IFN.sock"
+}
 
 # agent_setup [EXTRA CONFIG LINES]: namespace, wireguard-go, config, token, state dir.
 agent_setup() {
 	wgf_netns "$NS"
-	wgf_wggo "$NS" "$IFN"
+	agent_wggo_start
 	mkdir -m 700 "$WGF_TMP/state"
 	(umask 077; printf '%s\n' "$TOKEN" >"$WGF_TMP/token")
 	cat >"$WGF_TMP/agent.conf" <<CONF
@@ -19,9 +55,7 @@ interface = $IFN
 listen_port = 51820
 endpoint = 198.18.0.1:51820
 backend = userspace
-pool = 10.99.0.0/20
-pool = fd99::/64
-reserved = 10.99.0.2-10.99.0.9
+$AGENT_POOLS
 api_listen = 127.0.0.1:8080
 token_file = $WGF_TMP/token
 state_dir = $WGF_TMP/state

@@ -667,7 +667,13 @@ int wgconf_parse(const char *text, size_t len, const char *ifname, wgconf_resolv
 		r = fail(&p, r, "out of memory");
 		goto out;
 	}
-	p.dev->flags |= WG_DEVICE_REPLACE_PEERS;
+	/*
+	 * setconf replaces the whole configuration: wg(8) sends private_key, listen_port and
+	 * fwmark even when the file lacks them (as zeros: no key, a random port, no mark; seen
+	 * in its UAPI request), so a missing key means "none", not "leave as is".
+	 */
+	p.dev->flags |= WG_DEVICE_REPLACE_PEERS | WG_DEVICE_HAS_PRIVATE_KEY |
+			WG_DEVICE_HAS_LISTEN_PORT | WG_DEVICE_HAS_FWMARK;
 	*ret_dev = p.dev;
 	p.dev = NULL;
 	r = 0;

@@ -8,7 +8,9 @@
  *   [Peer]: PublicKey (required), PresharedKey, AllowedIPs (comma list, may repeat),
  *   Endpoint, PersistentKeepalive (seconds or "off").
  * - The result has the semantics of `wg setconf`: REPLACE_PEERS on the device and
- *   REPLACE_ALLOWEDIPS on every peer; fields not in the file carry no HAS_* bit.
+ *   REPLACE_ALLOWEDIPS on every peer. The device's private key, listen port and fwmark
+ *   always carry their HAS_* bit (zero when the file does not set them: wg(8) sends them
+ *   so too); optional peer fields not in the file carry no HAS_* bit.
  * - On error: -EINVAL (or -ENOMEM, or the resolver's own -errno), nothing is returned,
  *   and ret_err (if not NULL) holds the 1-based line number and a message naming the key
  *   and why ("AllowedIPs: 10.0.0.0/33: mask out of range"). Secrets are never copied into

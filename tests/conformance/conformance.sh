@@ -117,6 +117,15 @@ same "$W/ref_inc" "$W/wg_inc" "our incremental set differs from wg set's"
 [ "$(sed 1d "$W/wg_inc" | wc -l)" -eq "$N" ] || fail "incremental set: wrong peer count"
 $WG setconf "$IF" "$W/a.conf"
 
+step "setconf without [Interface] keys resets the device, as wg(8)'s does"
+$AGENT wg setconf "$IF" "$W/empty.conf"
+[ "$($WG show "$IF" private-key)" = "(none)" ] || fail "our setconf kept the private key"
+[ "$($WG show "$IF" fwmark)" = "off" ] || fail "our setconf kept the fwmark"
+$WG setconf "$IF" "$W/a.conf"
+$WG setconf "$IF" "$W/empty.conf"
+[ "$($WG show "$IF" private-key)" = "(none)" ] || fail "reference: wg setconf kept the key"
+$WG setconf "$IF" "$W/a.conf"
+
 step "bad input: clear error, nothing changed"
 $WG show "$IF" dump >"$W/before"
 key31=$(printf 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==') # 31 bytes

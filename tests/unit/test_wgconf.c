@@ -132,21 +132,31 @@ static void test_full(void **state)
 	wg_device_free(dev);
 }
 
+#define DEVICE_RESET                                                                       \
+	(WG_DEVICE_REPLACE_PEERS | WG_DEVICE_HAS_PRIVATE_KEY | WG_DEVICE_HAS_LISTEN_PORT |       \
+	 WG_DEVICE_HAS_FWMARK)
+
 static void test_minimal_and_empty(void **state)
 {
 	struct wg_device *dev = parse_ok("");
 
-	/* setconf of an empty file: drop every peer, touch nothing else. */
-	assert_int_equal(dev->flags, WG_DEVICE_REPLACE_PEERS);
+	/*
+	 * setconf of an empty file: drop every peer and reset the device (no key, a random
+	 * port, no fwmark), as wg(8) does: it sends all three as zeros (seen with strace).
+	 */
+	assert_int_equal(dev->flags, DEVICE_RESET);
+	assert_true(wg_key_is_zero(dev->private_key));
+	assert_int_equal(dev->listen_port, 0);
+	assert_int_equal(dev->fwmark, 0);
 	assert_int_equal(dev->n_peers, 0);
 	wg_device_free(dev);
 
 	dev = parse_ok("\n\n   # only comments\n\t\n");
-	assert_int_equal(dev->flags, WG_DEVICE_REPLACE_PEERS);
+	assert_int_equal(dev->flags, DEVICE_RESET);
 	wg_device_free(dev);
 
 	dev = parse_ok("[Interface]\n[Interface]\n[Peer]\nPublicKey=" PUB_A "\n");
-	assert_int_equal(dev->flags, WG_DEVICE_REPLACE_PEERS);
+	assert_int_equal(dev->flags, DEVICE_RESET);
 	assert_int_equal(dev->n_peers, 1);
 	assert_int_equal(dev->peers[0].flags, WG_PEER_HAS_PUBLIC_KEY | WG_PEER_REPLACE_ALLOWEDIPS);
 	assert_int_equal(dev->peers[0].n_ips, 0);

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * wgfleet-controller migrate [--status]: the schema migrations compiled into this binary
- * against the database of DATABASE_URL.
+ * against the database of --database-url, the config file's database_url (--config) or
+ * DATABASE_URL, in that order (ctlconf.h).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <time.h>
 
 #include "controller.h"
+#include "ctlconf.h"
 #include "db.h"
 #include "migrate.h"
 
@@ -18,12 +20,14 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-	        "Usage: wgfleet-controller migrate [--status] [--database-url URL] "
-	        "[--lock-timeout SECONDS]\n\n"
+	        "Usage: wgfleet-controller migrate [--status] [--config FILE] "
+	        "[--database-url URL] [--lock-timeout SECONDS]\n\n"
 	        "Applies the pending schema migrations in order; a database already up to date\n"
 	        "is left alone. Refuses to run if an applied migration was changed since.\n\n"
 	        "  --status            list applied and pending migrations, change nothing\n"
-	        "  --database-url URL  instead of $DATABASE_URL\n"
+	        "  --config FILE       the controller's config file (its database_url)\n"
+	        "  --database-url URL  the database; wins over --config, which wins over\n"
+	        "                      $DATABASE_URL\n"
 	        "  --lock-timeout S    wait this long for another controller's migration "
 	        "(default %d)\n",
 	        LOCK_TIMEOUT_DEFAULT_S);
@@ -104,11 +108,13 @@ int cmd_migrate(int argc, char **argv)
 	static const struct option options[] = {
 	    {"status", no_argument, NULL, 's'},
 	    {"database-url", required_argument, NULL, 'd'},
+	    {"config", required_argument, NULL, 'c'},
 	    {"lock-timeout", required_argument, NULL, 't'},
 	    {"help", no_argument, NULL, 'h'},
 	    {},
 	};
-	const char *text = getenv("DATABASE_URL");
+	const char *option_url = NULL, *config_path = NULL, *text, *source = NULL;
+	struct controller_config *cfg = NULL;
 	unsigned lock_timeout = LOCK_TIMEOUT_DEFAULT_S;
 	struct db_options opts = {.pool_size = 1};
 	struct db_error dberr = {0};
@@ -126,7 +132,10 @@ int cmd_migrate(int argc, char **argv)
 			status = true;
 			break;
 		case 'd':
-			text = optarg;
+			option_url = optarg;
+			break;
+		case 'c':
+			config_path = optarg;
 			break;
 		case 't': {
 			char *end;
@@ -152,15 +161,35 @@ int cmd_migrate(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (!text || !*text) {
-		fprintf(stderr, "wgfleet-controller: migrate: no database: set DATABASE_URL or "
-		                "pass --database-url\n");
-		return 2;
+	if (config_path) {
+		struct ctlconf_error cerr = {0};
+		int r = ctlconf_load(config_path, &cfg, &cerr);
+
+		if (r < 0) {
+			if (cerr.message[0] && cerr.line)
+				fprintf(stderr, "wgfleet-controller: %s:%u: %s\n", config_path,
+				        cerr.line, cerr.message);
+			else if (cerr.message[0])
+				fprintf(stderr, "wgfleet-controller: %s: %s\n", config_path,
+				        cerr.message);
+			else
+				fprintf(stderr, "wgfleet-controller: %s: %s\n", config_path,
+				        strerror(-r));
+			return 1;
+		}
+	}
+	text = ctlconf_database_url(option_url, cfg, getenv("DATABASE_URL"), &source);
+	if (!text) {
+		fprintf(stderr, "wgfleet-controller: migrate: no database: set DATABASE_URL, "
+		                "database_url in --config FILE, or pass --database-url\n");
+		ret = 2;
+		goto out;
 	}
 	if (db_url_parse(text, &url, &uerr) < 0) {
-		fprintf(stderr, "wgfleet-controller: migrate: bad database URL: %s\n",
+		fprintf(stderr, "wgfleet-controller: migrate: bad database URL (%s): %s\n", source,
 		        uerr.message);
-		return 2;
+		ret = 2;
+		goto out;
 	}
 	if (db_url_format(url, true, &shown) < 0)
 		goto out;
@@ -175,6 +204,7 @@ int cmd_migrate(int argc, char **argv)
 	}
 	ret = status ? print_status(c) : apply(c, lock_timeout);
 out:
+	ctlconf_free(cfg);
 	db_release(c);
 	db_close(db);
 	db_url_free(url);

@@ -136,6 +136,7 @@ static int map_error(unsigned e)
 	case ER_BAD_NULL_ERROR:
 	case ER_DATA_TOO_LONG:
 	case ER_WARN_DATA_OUT_OF_RANGE:
+	case ER_DATA_OUT_OF_RANGE: /* BIGINT UNSIGNED arithmetic: a counter would wrap */
 	case ER_TRUNCATED_WRONG_VALUE_FOR_FIELD:
 	case WARN_DATA_TRUNCATED:
 	case ER_TRUNCATED_WRONG_VALUE:

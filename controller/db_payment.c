@@ -12,6 +12,7 @@
 
 #include "wgfleet/macro.h"
 #include "db_payment.h"
+#include "db_record.h"
 
 static void payment_clear(struct db_payment *p)
 {
@@ -35,33 +36,6 @@ struct db_payment *db_payments_free(struct db_payment *v, size_t n)
 	return NULL;
 }
 
-static int row_strdup(const struct db_row *row, unsigned col, char **ret)
-{
-	const char *p;
-	size_t len;
-	int r;
-
-	*ret = NULL;
-	r = db_row_bytes(row, col, &p, &len);
-	if (r == -ENODATA)
-		return 0;
-	if (r < 0)
-		return r;
-	*ret = strndup(p, len);
-	return *ret ? 0 : -ENOMEM;
-}
-
-static int row_time_or_zero(const struct db_row *row, unsigned col, int64_t *ret)
-{
-	int r = db_row_time(row, col, ret);
-
-	if (r == -ENODATA) {
-		*ret = 0;
-		return 0;
-	}
-	return r;
-}
-
 /* PAYMENT_COLUMNS (db_stmt.c) into p, which the caller zeroed. */
 static int payment_from_row(const struct db_row *row, struct db_payment *p)
 {
@@ -80,21 +54,16 @@ static int payment_from_row(const struct db_row *row, struct db_payment *p)
 	    (r = db_row_bytes(row, 6, &s, &len)) < 0 ||
 	    (r = vpn_type_from_string(s, len, &p->vpn_type)) < 0 ||
 	    (r = db_row_uint(row, 7, &months)) < 0 ||
-	    (r = row_strdup(row, 8, &p->provider_charge_id)) < 0 ||
-	    (r = row_strdup(row, 10, &p->failure_reason)) < 0 ||
-	    (r = row_time_or_zero(row, 11, &p->created_at_us)) < 0 ||
-	    (r = row_time_or_zero(row, 12, &p->completed_at_us)) < 0 ||
-	    (r = row_time_or_zero(row, 13, &p->refunded_at_us)) < 0)
+	    (r = db_record_strdup(row, 8, &p->provider_charge_id)) < 0 ||
+	    (r = db_record_strdup(row, 10, &p->failure_reason)) < 0 ||
+	    (r = db_record_time(row, 11, &p->created_at_us)) < 0 ||
+	    (r = db_record_time(row, 12, &p->completed_at_us)) < 0 ||
+	    (r = db_record_time(row, 13, &p->refunded_at_us)) < 0)
 		return r == -ENOMEM ? r : -EBADMSG;
 	memcpy(p->currency, cur, cur_len);
 	p->currency[cur_len] = '\0';
 	p->months = (unsigned)months;
-	r = db_row_uint(row, 9, &p->vpn_config_id);
-	if (r == -ENODATA)
-		p->vpn_config_id = 0;
-	else if (r < 0)
-		return -EBADMSG;
-	return 0;
+	return db_record_uint(row, 9, &p->vpn_config_id) < 0 ? -EBADMSG : 0;
 }
 
 struct payment_list {
@@ -105,17 +74,11 @@ struct payment_list {
 static int list_row(const struct db_row *row, void *userdata)
 {
 	struct payment_list *l = userdata;
+	int r;
 
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 8;
-		struct db_payment *nv = realloc(l->v, cap * sizeof(*nv));
-
-		if (!nv)
-			return -ENOMEM;
-		l->v = nv;
-		l->cap = cap;
-	}
-	memset(&l->v[l->n], 0, sizeof(l->v[0]));
+	r = db_record_grow((void **)&l->v, &l->cap, l->n, sizeof(*l->v));
+	if (r < 0)
+		return r;
 	return payment_from_row(row, &l->v[l->n++]);
 }
 
@@ -169,11 +132,6 @@ int db_payment_history(struct db_conn *c, uint64_t user_id, unsigned limit, stru
 	return 0;
 }
 
-static struct db_param opt_id(uint64_t id)
-{
-	return id ? DB_UINT(id) : DB_NULL;
-}
-
 struct create {
 	uint64_t actor;
 	const struct db_payment_new *p;
@@ -197,7 +155,7 @@ static int create_tx(struct db_conn *c, void *userdata)
 	r = db_exec(c, DB_STMT_PAYMENT_CREATE, p, ARRAY_SIZE(p), NULL, &x->id);
 	if (r < 0)
 		return r;
-	struct db_param a[] = {opt_id(x->actor),
+	struct db_param a[] = {db_record_opt_id(x->actor),
 	                       DB_UINT(n->user_id),
 	                       DB_UINT(x->id),
 	                       DB_TEXT(method),
@@ -256,7 +214,7 @@ static int transition_tx(struct db_conn *c, void *userdata)
 		return r;
 	switch (x->event) {
 	case PAYMENT_EVENT_COMPLETE: {
-		struct db_param p[] = {opt_id(x->vpn_config_id), DB_UINT(x->id)};
+		struct db_param p[] = {db_record_opt_id(x->vpn_config_id), DB_UINT(x->id)};
 
 		r = db_exec(c, DB_STMT_PAYMENT_COMPLETE, p, ARRAY_SIZE(p), &affected, NULL);
 		break;
@@ -286,7 +244,7 @@ static int transition_tx(struct db_conn *c, void *userdata)
 		r = payment_next(now, x->event, &to);
 		return r < 0 ? r : -EIO; /* allowed, yet the guard did not match: a bug */
 	}
-	struct db_param a[] = {opt_id(x->actor),
+	struct db_param a[] = {db_record_opt_id(x->actor),
 	                       DB_TEXT(actions[x->event]),
 	                       DB_UINT(x->id),
 	                       DB_TEXT(payment_status_to_string(from)),

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "wgfleet/macro.h"
+#include "db_record.h"
 #include "db_user.h"
 
 struct db_user *db_user_free(struct db_user *u)
@@ -41,37 +42,6 @@ struct db_user *db_users_free(struct db_user *v, size_t n)
 	return NULL;
 }
 
-/* A NULL column is a NULL string. */
-static int row_strdup(const struct db_row *row, unsigned col, char **ret)
-{
-	const char *p;
-	size_t len;
-	int r;
-
-	*ret = NULL;
-	r = db_row_bytes(row, col, &p, &len);
-	if (r == -ENODATA)
-		return 0;
-	if (r < 0)
-		return r;
-	*ret = malloc(len + 1);
-	if (!*ret)
-		return -ENOMEM;
-	memcpy(*ret, p, len + 1);
-	return 0;
-}
-
-static int row_time_or_zero(const struct db_row *row, unsigned col, int64_t *ret)
-{
-	int r = db_row_time(row, col, ret);
-
-	if (r == -ENODATA) {
-		*ret = 0;
-		return 0;
-	}
-	return r;
-}
-
 /* USER_COLUMNS (db_stmt.c) into u, which the caller zeroed. */
 static int user_from_row(const struct db_row *row, struct db_user *u)
 {
@@ -81,17 +51,17 @@ static int user_from_row(const struct db_row *row, struct db_user *u)
 
 	if ((r = db_row_uint(row, 0, &u->id)) < 0 ||
 	    (r = db_row_int(row, 1, &u->telegram_id)) < 0 ||
-	    (r = row_strdup(row, 2, &u->username)) < 0 ||
-	    (r = row_strdup(row, 3, &u->first_name)) < 0 ||
-	    (r = row_strdup(row, 4, &u->last_name)) < 0 ||
+	    (r = db_record_strdup(row, 2, &u->username)) < 0 ||
+	    (r = db_record_strdup(row, 3, &u->first_name)) < 0 ||
+	    (r = db_record_strdup(row, 4, &u->last_name)) < 0 ||
 	    (r = db_row_bytes(row, 5, &s, &len)) < 0 ||
 	    (r = user_status_from_string(s, len, &u->status)) < 0 ||
-	    (r = row_strdup(row, 6, &u->qvapay_user_id)) < 0 ||
-	    (r = row_strdup(row, 7, &u->qvapay_app_id)) < 0 ||
-	    (r = row_time_or_zero(row, 8, &u->qvapay_linked_at_us)) < 0 ||
-	    (r = row_time_or_zero(row, 9, &u->last_login_at_us)) < 0 ||
-	    (r = row_time_or_zero(row, 10, &u->created_at_us)) < 0 ||
-	    (r = row_time_or_zero(row, 11, &u->updated_at_us)) < 0)
+	    (r = db_record_strdup(row, 6, &u->qvapay_user_id)) < 0 ||
+	    (r = db_record_strdup(row, 7, &u->qvapay_app_id)) < 0 ||
+	    (r = db_record_time(row, 8, &u->qvapay_linked_at_us)) < 0 ||
+	    (r = db_record_time(row, 9, &u->last_login_at_us)) < 0 ||
+	    (r = db_record_time(row, 10, &u->created_at_us)) < 0 ||
+	    (r = db_record_time(row, 11, &u->updated_at_us)) < 0)
 		return r == -ENOMEM ? r : -EBADMSG;
 	return 0;
 }
@@ -135,16 +105,6 @@ int db_user_get_by_telegram(struct db_conn *c, int64_t telegram_id, struct db_us
 	return get_one(c, DB_STMT_USER_GET_BY_TELEGRAM, &DB_INT(telegram_id), ret);
 }
 
-static struct db_param opt_text(const char *s)
-{
-	return s ? DB_TEXT(s) : DB_NULL;
-}
-
-static struct db_param opt_id(uint64_t id)
-{
-	return id ? DB_UINT(id) : DB_NULL;
-}
-
 struct upsert {
 	const struct db_user_profile *p;
 	uint64_t id;
@@ -154,8 +114,9 @@ struct upsert {
 static int upsert_tx(struct db_conn *c, void *userdata)
 {
 	struct upsert *x = userdata;
-	struct db_param p[] = {DB_INT(x->p->telegram_id), opt_text(x->p->username),
-	                       opt_text(x->p->first_name), opt_text(x->p->last_name)};
+	struct db_param p[] = {DB_INT(x->p->telegram_id), db_record_opt_text(x->p->username),
+	                       db_record_opt_text(x->p->first_name),
+	                       db_record_opt_text(x->p->last_name)};
 	uint64_t affected = 0, id = 0;
 	int r;
 
@@ -167,7 +128,7 @@ static int upsert_tx(struct db_conn *c, void *userdata)
 	x->id = id;
 	x->created = affected == 1;
 	struct db_param a[] = {DB_UINT(id), DB_TEXT(x->created ? "user.register" : "user.login"),
-	                       DB_INT(x->p->telegram_id), opt_text(x->p->username)};
+	                       DB_INT(x->p->telegram_id), db_record_opt_text(x->p->username)};
 	return db_exec(c, DB_STMT_AUDIT_USER_UPSERT, a, ARRAY_SIZE(a), NULL, NULL);
 }
 
@@ -210,7 +171,7 @@ static int set_status_tx(struct db_conn *c, void *userdata)
 		db_user_free(u);
 		return r < 0 ? r : -EALREADY;
 	}
-	struct db_param a[] = {opt_id(x->actor), DB_UINT(x->user),
+	struct db_param a[] = {db_record_opt_id(x->actor), DB_UINT(x->user),
 	                       DB_TEXT(x->status == USER_BANNED ? "user.ban" : "user.unban"),
 	                       DB_TEXT(name)};
 	return db_exec(c, DB_STMT_AUDIT_USER_STATUS, a, ARRAY_SIZE(a), NULL, NULL);
@@ -241,7 +202,7 @@ static int role_tx(struct db_conn *c, void *userdata)
 	int r;
 
 	if (x->grant) {
-		struct db_param p[] = {opt_id(x->actor), expires, DB_UINT(x->user),
+		struct db_param p[] = {db_record_opt_id(x->actor), expires, DB_UINT(x->user),
 		                       DB_TEXT(x->role)};
 
 		r = db_exec(c, DB_STMT_USER_ROLE_GRANT, p, ARRAY_SIZE(p), &affected, NULL);
@@ -254,7 +215,7 @@ static int role_tx(struct db_conn *c, void *userdata)
 		return r;
 	if (affected == 0)
 		return -ENOENT;
-	struct db_param a[] = {opt_id(x->actor), DB_UINT(x->user),
+	struct db_param a[] = {db_record_opt_id(x->actor), DB_UINT(x->user),
 	                       DB_TEXT(x->grant ? "role.grant" : "role.revoke"), DB_TEXT(x->role),
 	                       expires};
 	return db_exec(c, DB_STMT_AUDIT_USER_ROLE, a, ARRAY_SIZE(a), NULL, NULL);
@@ -303,19 +264,11 @@ static int list_row(const struct db_row *row, void *userdata)
 	struct user_list *l = userdata;
 	int r;
 
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 8;
-		struct db_user *nv = realloc(l->v, cap * sizeof(*nv));
-
-		if (!nv)
-			return -ENOMEM;
-		l->v = nv;
-		l->cap = cap;
-	}
-	memset(&l->v[l->n], 0, sizeof(l->v[0]));
-	r = user_from_row(row, &l->v[l->n]);
-	l->n++; /* counted even on failure, so that db_users_free frees its strings */
-	return r;
+	r = db_record_grow((void **)&l->v, &l->cap, l->n, sizeof(*l->v));
+	if (r < 0)
+		return r;
+	/* counted even on failure, so that db_users_free frees its strings */
+	return user_from_row(row, &l->v[l->n++]);
 }
 
 int db_admins_list(struct db_conn *c, struct db_user **ret, size_t *ret_n)

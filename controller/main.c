@@ -19,8 +19,9 @@ static void usage(FILE *f)
 	fprintf(f, "Usage: wgfleet-controller COMMAND [ARGS]\n\nCommands:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].description);
-	fprintf(f, "\nThe database is named by DATABASE_URL (mysql://user:pass@host:port/db,\n"
-	           "or mysql://user@/db?socket=/path) or by --database-url.\n"
+	fprintf(f, "\nThe database is named by --database-url, by database_url in the file of\n"
+	           "--config, or by DATABASE_URL, in that order (mysql://user:pass@host:port/db,\n"
+	           "or mysql://user@/db?socket=/path).\n"
 	           "Run 'wgfleet-controller COMMAND --help' for a command's usage.\n");
 }
 

@@ -16,6 +16,31 @@ static const char *const vpn_type_names[_VPN_TYPE_MAX] = {
     [VPN_OUTLINE] = "outline",
 };
 
+static const char *const vpn_status_names[_VPN_STATUS_MAX] = {
+    [VPN_PENDING] = "pending",
+    [VPN_ACTIVE] = "active",
+    [VPN_EXPIRED] = "expired",
+    [VPN_REVOKED] = "revoked",
+};
+
+static const char *const ip_kind_names[_IP_KIND_MAX] = {
+    [IP_TRIAL] = "trial",
+    [IP_PAID] = "paid",
+};
+
+static const char *const node_state_names[_NODE_STATE_MAX] = {
+    [NODE_ACTIVE] = "active",
+    [NODE_DRAINING] = "draining",
+    [NODE_DISABLED] = "disabled",
+};
+
+static const char *const job_state_names[_JOB_STATE_MAX] = {
+    [JOB_PENDING] = "pending",
+    [JOB_RUNNING] = "running",
+    [JOB_DONE] = "done",
+    [JOB_FAILED] = "failed",
+};
+
 static const char *const payment_method_names[_PAYMENT_METHOD_MAX] = {
     [PAYMENT_STARS] = "stars",
     [PAYMENT_QVAPAY] = "qvapay",
@@ -59,6 +84,10 @@ static int lookup(const char *const *names, size_t n, const char *s, size_t len,
 
 NAMES(user_status, user_status_names)
 NAMES(vpn_type, vpn_type_names)
+NAMES(vpn_status, vpn_status_names)
+NAMES(ip_kind, ip_kind_names)
+NAMES(node_state, node_state_names)
+NAMES(job_state, job_state_names)
 NAMES(payment_method, payment_method_names)
 NAMES(payment_status, payment_status_names)
 
@@ -90,5 +119,28 @@ int payment_next(enum payment_status from, enum payment_event event, enum paymen
 	if (from != payment_edges[event].from)
 		return -EPERM;
 	*ret = payment_edges[event].to;
+	return 0;
+}
+
+/* Unlike a payment, a VPN config can end from two states; each event still has one
+ * target. */
+static const struct {
+	unsigned from; /* 1U << enum vpn_status */
+	enum vpn_status to;
+} vpn_edges[_VPN_EVENT_MAX] = {
+    [VPN_EVENT_ACTIVATE] = {1U << VPN_PENDING, VPN_ACTIVE},
+    [VPN_EVENT_EXPIRE] = {1U << VPN_PENDING | 1U << VPN_ACTIVE, VPN_EXPIRED},
+    [VPN_EVENT_REVOKE] = {1U << VPN_PENDING | 1U << VPN_ACTIVE, VPN_REVOKED},
+};
+
+int vpn_next(enum vpn_status from, enum vpn_event event, enum vpn_status *ret)
+{
+	if ((unsigned)event >= _VPN_EVENT_MAX || (unsigned)from >= _VPN_STATUS_MAX)
+		return -EINVAL;
+	if (from == vpn_edges[event].to)
+		return -EALREADY;
+	if (!(vpn_edges[event].from & 1U << from))
+		return -EPERM;
+	*ret = vpn_edges[event].to;
 	return 0;
 }

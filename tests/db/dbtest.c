@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "dbtest.h"
+#include "db_status.h"
 #include "migrate.h"
 
 struct db_url *dbtest_url(void)
@@ -174,4 +175,63 @@ int dbtest_query_uint(struct db_conn *c, const char *sql, const struct db_param 
 	}
 	*ret = f.u;
 	return 0;
+}
+
+void dbtest_make_key(uint64_t n, char key[static 45])
+{
+	static const char b64[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+	memset(key, 'A', 42);
+	for (int i = 0; i < 11; i++, n >>= 6)
+		key[41 - i] = b64[n & 63];
+	key[42] = 'E';
+	key[43] = '=';
+	key[44] = '\0';
+}
+
+static void print_status(const char *what, const struct db_status *s)
+{
+	print_error("%s: users %llu (active %llu, banned %llu, admins %llu); vpn %llu "
+	            "(trial %llu, paid %llu, bandwidth %llu); payments %llu; revenue rows %zu\n",
+	            what, (unsigned long long)s->users.all,
+	            (unsigned long long)s->users.by_status[USER_ACTIVE],
+	            (unsigned long long)s->users.by_status[USER_BANNED],
+	            (unsigned long long)s->users.admins, (unsigned long long)s->vpn.all,
+	            (unsigned long long)s->vpn.trial, (unsigned long long)s->vpn.paid,
+	            (unsigned long long)s->vpn.bandwidth_bytes, (unsigned long long)s->payments.all,
+	            s->payments.n_revenue);
+}
+
+void dbtest_assert_counters_match(struct db_conn *c)
+{
+	struct db_status *kept = NULL, *counted = NULL;
+	bool same;
+
+	assert_db(c, db_status_get(c, &kept), 0);
+	assert_db(c, db_status_recount(c, &counted), 0);
+	/* Every figure but the revenue list is a plain number: compare them at once. */
+	same =
+	    !memcmp(&kept->users, &counted->users, sizeof(kept->users)) &&
+	    !memcmp(&kept->vpn, &counted->vpn, sizeof(kept->vpn)) &&
+	    kept->payments.all == counted->payments.all &&
+	    !memcmp(kept->payments.by_status, counted->payments.by_status,
+	            sizeof(kept->payments.by_status)) &&
+	    !memcmp(kept->jobs_by_state, counted->jobs_by_state, sizeof(kept->jobs_by_state)) &&
+	    !memcmp(kept->nodes_by_state, counted->nodes_by_state, sizeof(kept->nodes_by_state)) &&
+	    kept->payments.n_revenue == counted->payments.n_revenue;
+	for (size_t i = 0; same && i < kept->payments.n_revenue; i++) {
+		const struct db_revenue *a = &kept->payments.revenue[i],
+		                        *b = &counted->payments.revenue[i];
+
+		same = a->method == b->method && !strcmp(a->currency, b->currency) &&
+		       a->payments == b->payments && a->amount == b->amount;
+	}
+	if (!same) {
+		print_status("counters", kept);
+		print_status("recount ", counted);
+	}
+	db_status_free(kept);
+	db_status_free(counted);
+	assert_true(same);
 }

@@ -38,6 +38,13 @@ int dbtest_query_bytes(struct db_conn *c, const char *sql, const struct db_param
 int dbtest_query_uint(struct db_conn *c, const char *sql, const struct db_param *params, size_t n,
                       uint64_t *ret);
 
+/* Fails the test unless the status counters (db_status_get) equal the figures counted
+ * from the tables (db_status_recount): the triggers of migration 0002 kept up. */
+void dbtest_assert_counters_match(struct db_conn *c);
+
+/* A WireGuard public key that passes the schema's base64 check, unique per n. */
+void dbtest_make_key(uint64_t n, char key[static 45]);
+
 /* SQL(c, "INSERT ... VALUES (?, ?)", DB_INT(1), DB_TEXT("x")) -> return code */
 #define SQL(c, sql, ...)                                                                           \
 	dbtest_exec((c), (sql), (const struct db_param[]){__VA_ARGS__},                            \

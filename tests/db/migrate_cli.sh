@@ -28,6 +28,27 @@ grep -q '^database is up to date' "$out/again" || fail "re-run is not a no-op"
 "$bin" migrate --status >"$out/status1" || fail "status after migrate"
 grep -q '0001_initial.sql *applied' "$out/status1" || fail "0001 not applied"
 
+# The config file: its database_url is used, --database-url wins over it, it wins over
+# DATABASE_URL; errors name the file and line, and a password never shows.
+conf=$out/controller.conf
+printf '# wgfleet controller\ndatabase_url = mysql://root@/%s?socket=%s\n' "$db" "$sock" >"$conf"
+DATABASE_URL='mysql://root@127.0.0.1:1/nowhere' "$bin" migrate --config "$conf" --status >"$out/conf_status" 2>&1 ||
+	fail "--config did not win over DATABASE_URL"
+grep -q '0001_initial.sql' "$out/conf_status" || fail "--config: no status"
+if "$bin" migrate --config "$conf" --database-url 'mysql://root@127.0.0.1:1/nowhere' --status >"$out/conf_opt" 2>&1; then
+	fail "--database-url did not win over --config"
+fi
+printf 'database_url = mysql://root:hunter2@/%s?socket=%s\n' "$db" "$sock" >"$conf"
+chmod 644 "$conf"
+if "$bin" migrate --config "$conf" --status 2>"$out/conf_mode"; then fail "world-readable password accepted"; fi
+grep -q 'readable by everyone' "$out/conf_mode" || fail "no reason for refusing the mode"
+printf '\ndatabase_url = mysql://root:hunter2@h/d?sslverify=1\n' >"$conf"
+chmod 600 "$conf"
+if "$bin" migrate --config "$conf" --status 2>"$out/conf_bad"; then fail "bad database_url accepted"; fi
+grep -q "^wgfleet-controller: $conf:2: database_url:" "$out/conf_bad" || fail "bad database_url: no file and line"
+if grep -q hunter2 "$out/conf_bad" "$out/conf_mode"; then fail "password printed"; fi
+if "$bin" migrate --config "$out/missing.conf" 2>"$out/conf_missing"; then fail "missing config accepted"; fi
+grep -q 'No such file' "$out/conf_missing" || fail "missing config: no reason"
 # A database migrated by a build whose 0001 differed.
 sql "UPDATE schema_migrations SET checksum = REPEAT('f', 64) WHERE version = 1"
 if "$bin" migrate >"$out/tampered" 2>"$out/tampered.err"; then fail "tampered migration accepted"; fi

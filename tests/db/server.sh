@@ -10,6 +10,9 @@
 #                               the process is really gone), datadir removed
 #   server.sh url STATE_DIR     prints the server's URL
 #
+# WGFLEET_DB_SERVER_OPTS (start): more mariadbd options, after ours, so they win; the
+# benchmarks (bench/run-db.sh) use it for durable commits and a bigger buffer pool.
+#
 # The recipe and its timings are in docs/controller-db.md. A missing mariadbd is a failure,
 # never a skip. If the caller (ctest) dies without running `stop`, a watchdog started with
 # the server stops it, so no run leaves a server behind.
@@ -119,7 +122,7 @@ start_server() {
 			--character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_520_ci \
 			--max-connections=500 --log-error="$log" \
 			--ssl-ca="$tls/ca.pem" --ssl-cert="$tls/server.pem" --ssl-key="$tls/server.key" \
-			</dev/null >>"$log" 2>&1 &
+			${WGFLEET_DB_SERVER_OPTS:-} </dev/null >>"$log" 2>&1 &
 		pid=$!
 		echo "$pid" >"$state/mariadbd.pid"
 		for (( i=0; i<3000; i++ )); do

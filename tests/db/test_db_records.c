@@ -2,18 +2,21 @@
 /*
  * Record operations against a real MariaDB: users, roles and payments, their audit rows,
  * and the races the schema and the guarded transitions must win: 32 threads completing
- * one payment, creating one charge, registering one Telegram user, taking one trial and
- * one address.
+ * one payment, creating one charge, registering one Telegram user, taking one trial
+ * (db_vpn_create) and recording one address on one node (db_ip_record). The VPN and IP
+ * operations themselves are in test_db_vpn.c.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "wgfleet/macro.h"
 #include "dbtest.h"
 #include "db_payment.h"
 #include "db_user.h"
+#include "db_vpn.h"
 
 #define THREADS 32
 
@@ -282,7 +285,7 @@ static void test_payment_lifecycle(void **state)
 struct race {
 	pthread_barrier_t *start;
 	int (*fn)(struct db_conn *c, struct race *x);
-	uint64_t arg, out;
+	uint64_t arg, out; /* out: also an input, set before the start */
 	bool flag;
 	int r;
 };
@@ -301,16 +304,17 @@ static void *race_thread(void *arg)
 	return NULL;
 }
 
-/* Runs fn in THREADS threads released together; counts the results. */
-static void race(int (*fn)(struct db_conn *c, struct race *x), uint64_t arg,
-                 struct race out[THREADS], int *ret_ok, int *ret_other)
+/* Runs fn in THREADS threads released together, thread i with arg and out = outs[i];
+ * counts the results. */
+static void race_with(int (*fn)(struct db_conn *c, struct race *x), uint64_t arg,
+                      const uint64_t *outs, struct race out[THREADS], int *ret_ok, int *ret_other)
 {
 	pthread_barrier_t start;
 	pthread_t t[THREADS];
 
 	pthread_barrier_init(&start, NULL, THREADS);
 	for (int i = 0; i < THREADS; i++) {
-		out[i] = (struct race){.start = &start, .fn = fn, .arg = arg};
+		out[i] = (struct race){.start = &start, .fn = fn, .arg = arg, .out = outs[i]};
 		assert_int_equal(pthread_create(&t[i], NULL, race_thread, &out[i]), 0);
 	}
 	*ret_ok = *ret_other = 0;
@@ -322,6 +326,24 @@ static void race(int (*fn)(struct db_conn *c, struct race *x), uint64_t arg,
 			(*ret_other)++;
 	}
 	pthread_barrier_destroy(&start);
+}
+
+/* Every thread with the same arg (and out starting as `out0`). */
+static void race(int (*fn)(struct db_conn *c, struct race *x), uint64_t arg, uint64_t out0,
+                 struct race out[THREADS], int *ret_ok, int *ret_other)
+{
+	uint64_t outs[THREADS];
+
+	for (int i = 0; i < THREADS; i++)
+		outs[i] = out0;
+	race_with(fn, arg, outs, out, ret_ok, ret_other);
+}
+
+/* Thread i with out = outs[i]. */
+static void race_each(int (*fn)(struct db_conn *c, struct race *x), const uint64_t *outs,
+                      struct race out[THREADS], int *ret_ok, int *ret_other)
+{
+	race_with(fn, 0, outs, out, ret_ok, ret_other);
 }
 
 static int complete_fn(struct db_conn *c, struct race *x)
@@ -338,7 +360,7 @@ static void test_race_complete(void **state)
 	int ok, other;
 
 	assert_db(c, db_payment_create(c, 0, &n, &id), 0);
-	race(complete_fn, id, out, &ok, &other);
+	race(complete_fn, id, 0, out, &ok, &other);
 	assert_int_equal(ok, 1);
 	for (int i = 0; i < THREADS; i++)
 		if (out[i].r)
@@ -360,7 +382,7 @@ static void test_race_same_charge(void **state)
 	struct race out[THREADS];
 	int ok, other;
 
-	race(create_fn, u, out, &ok, &other);
+	race(create_fn, u, 0, out, &ok, &other);
 	assert_int_equal(ok, 1);
 	for (int i = 0; i < THREADS; i++)
 		if (out[i].r)
@@ -387,7 +409,7 @@ static void test_race_register(void **state)
 	int ok, other, created = 0;
 	uint64_t rows = 0;
 
-	race(upsert_fn, (uint64_t)tg, out, &ok, &other);
+	race(upsert_fn, (uint64_t)tg, 0, out, &ok, &other);
 	assert_int_equal(ok, THREADS);
 	for (int i = 0; i < THREADS; i++) {
 		assert_int_equal(out[i].out, out[0].out);
@@ -414,36 +436,27 @@ static uint64_t new_node(struct db_conn *c, const char *name, const char *key)
 	return id;
 }
 
-/* The record operation for VPN configs is not written yet: this is the schema's guard
- * alone, through the statement the operation will use. */
 static int trial_fn(struct db_conn *c, struct race *x)
 {
-	return SQL(c,
-	           "INSERT INTO vpn_configs (user_id, node_id, type, name, is_trial) "
-	           "SELECT ?, id, 'wireguard', 'trial', 1 FROM nodes WHERE name = 'race-node'",
-	           DB_UINT(x->arg));
+	struct db_vpn_new n = {.user_id = x->arg,
+	                       .node_id = x->out,
+	                       .type = VPN_WIREGUARD,
+	                       .name = "trial",
+	                       .expires_at_us = db_now_us() + 3LL * 86400 * 1000000,
+	                       .is_trial = true};
+
+	return db_vpn_create(c, 0, &n, &x->out);
 }
 
-static int address_fn(struct db_conn *c, struct race *x)
-{
-	static const unsigned char a[4] = {10, 9, 0, 7};
-
-	return SQL(c,
-	           "INSERT INTO ip_assignments (node_id, address, kind, vpn_type, vpn_config_id) "
-	           "SELECT n.id, ?, 'paid', 'wireguard', v.id FROM nodes n JOIN vpn_configs v "
-	           "ON v.node_id = n.id WHERE n.name = 'race-node' LIMIT 1",
-	           DB_BLOB(a, 4));
-}
-
-static void test_race_trial_and_address(void **state)
+static void test_race_trial(void **state)
 {
 	struct db_conn *c = *state;
-	uint64_t u = new_user(c), rows = 0;
+	uint64_t u = new_user(c), node, rows = 0;
 	struct race out[THREADS];
 	int ok, other;
 
-	new_node(c, "race-node", "RACERACERACERACERACERACERACERACERACERACERAE=");
-	race(trial_fn, u, out, &ok, &other);
+	node = new_node(c, "race-node", "RACERACERACERACERACERACERACERACERACERACERAE=");
+	race(trial_fn, u, node, out, &ok, &other);
 	assert_int_equal(ok, 1);
 	for (int i = 0; i < THREADS; i++)
 		if (out[i].r)
@@ -454,12 +467,139 @@ static void test_race_trial_and_address(void **state)
 	                   DB_UINT(u)),
 	          0);
 	assert_int_equal(rows, 1);
+	assert_int_equal(audit_count(c, u, "vpn.create"), 1);
+}
 
-	race(address_fn, 0, out, &ok, &other);
+static struct db_ip_address race_address = {4, {10, 9, 0, 7}};
+
+/* Each thread records the same address for a config of its own on the one node. */
+static int address_fn(struct db_conn *c, struct race *x)
+{
+	return db_ip_record(c, 0, x->out, &race_address, NULL);
+}
+
+static void test_race_address(void **state)
+{
+	struct db_conn *c = *state;
+	uint64_t node, configs[THREADS], rows = 0;
+	struct race out[THREADS];
+	int ok, other;
+
+	node = new_node(c, "race-node-2", "RACERACERACERACERACERACERACERACERACERACERAI=");
+	for (int i = 0; i < THREADS; i++) {
+		struct db_vpn_new n = {.user_id = new_user(c),
+		                       .node_id = node,
+		                       .type = VPN_WIREGUARD,
+		                       .name = "phone"};
+
+		assert_db(c, db_vpn_create(c, 0, &n, &configs[i]), 0);
+	}
+	race_each(address_fn, configs, out, &ok, &other);
 	assert_int_equal(ok, 1);
 	for (int i = 0; i < THREADS; i++)
 		if (out[i].r)
 			assert_int_equal(out[i].r, -EEXIST);
+	assert_db(c,
+	          SQL_UINT(c, &rows,
+	                   "SELECT COUNT(*) FROM ip_assignments WHERE node_id = ? AND address = ?",
+	                   DB_UINT(node), DB_BLOB(race_address.bytes, 4)),
+	          0);
+	assert_int_equal(rows, 1);
+	assert_db(
+	    c, SQL_UINT(c, &rows, "SELECT COUNT(*) FROM audit_log WHERE action = 'ip.assign'"), 0);
+	assert_int_equal(rows, 1);
+}
+
+/*
+ * Many writers at once through every counted path (registrations, bans, configs through
+ * their states, bandwidth, payments through theirs), a few of them sharing rows: the
+ * counter rows are contended, deadlocks are rerun, and the counters must still add up.
+ */
+#define MIXED_THREADS 8
+#define MIXED_ROUNDS 12
+
+static uint64_t mixed_shared_user;
+
+/* arg: the node; out: the thread's number */
+static int mixed_fn(struct db_conn *c, struct race *x)
+{
+	uint64_t node = x->arg, me = 0, id = 0;
+	int64_t tg = 9100000000LL + (int64_t)x->out * 1000;
+	int r = 0;
+
+	if (x->out >= MIXED_THREADS)
+		return 0; /* the race helper starts THREADS threads: the rest watch */
+
+	for (int i = 0; i < MIXED_ROUNDS && r == 0; i++) {
+		struct db_user_profile p = {.telegram_id = tg + i};
+		char charge[48];
+
+		if ((r = db_user_upsert(c, &p, &me, NULL)) < 0)
+			break;
+		struct db_vpn_new n = {.user_id = me,
+		                       .node_id = node,
+		                       .type = i % 2 ? VPN_OUTLINE : VPN_WIREGUARD,
+		                       .name = "mixed",
+		                       .is_trial = i % 3 == 0};
+		if ((r = db_vpn_create(c, 0, &n, &id)) < 0)
+			break;
+		if (i % 4 != 3 && (r = db_vpn_activate(c, 0, id, NULL, NULL, 0)) < 0)
+			break;
+		if ((r = db_vpn_add_bandwidth(c, id, 1000 + (uint64_t)i)) < 0)
+			break;
+		if (i % 4 == 1)
+			r = db_vpn_revoke(c, 0, id, "mixed");
+		else if (i % 4 == 2)
+			r = db_vpn_expire(c, 0, id);
+		if (r < 0)
+			break;
+		snprintf(charge, sizeof(charge), "mixed-%llu-%d", (unsigned long long)x->out, i);
+		struct db_payment_new pay = stars(me, charge);
+		pay.amount = 10 + i;
+		if ((r = db_payment_create(c, 0, &pay, &id)) < 0)
+			break;
+		if (i % 3 != 2 && (r = db_payment_complete(c, 0, id, 0)) < 0)
+			break;
+		if (i % 3 == 1)
+			r = db_payment_refund(c, 0, id);
+		else if (i % 3 == 2)
+			r = db_payment_fail(c, 0, id, NULL);
+		if (r < 0)
+			break;
+		/* everyone bans and unbans one shared user: its counter rows are hot */
+		r = db_user_set_status(c, 0, mixed_shared_user, i % 2 ? USER_ACTIVE : USER_BANNED);
+		if (r == -EALREADY)
+			r = 0;
+	}
+	return r;
+}
+
+static void test_race_mixed(void **state)
+{
+	struct db_conn *c = *state;
+	char key[45];
+	uint64_t node;
+	uint64_t outs[THREADS];
+	struct race out[THREADS];
+	int ok, other;
+
+	dbtest_make_key(777, key);
+	node = new_node(c, "mixed-node", key);
+	mixed_shared_user = new_user(c);
+	for (int i = 0; i < THREADS; i++)
+		outs[i] = (uint64_t)i;
+	race_with(mixed_fn, node, outs, out, &ok, &other);
+	for (int i = 0; i < THREADS; i++)
+		if (out[i].r)
+			print_error("thread %d: %d (%s)\n", i, out[i].r, strerror(-out[i].r));
+	assert_int_equal(ok, THREADS);
+	dbtest_assert_counters_match(c);
+}
+
+/* Last: after all of the above, the trigger-kept counters still equal a recount. */
+static void test_counters_match(void **state)
+{
+	dbtest_assert_counters_match(*state);
 }
 
 int main(void)
@@ -472,7 +612,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_race_complete, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_race_same_charge, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_race_register, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_race_trial_and_address, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_race_trial, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_race_address, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_race_mixed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_counters_match, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-/* The records' enumerations and the payment state machine (controller/model.c): pure. */
+/* The records' enumerations and the payment and VPN state machines (controller/model.c):
+ * pure. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -36,6 +37,69 @@ static void test_names(void **state)
 	assert_int_equal(vpn_type_from_string("outline", 7, &vt), 0);
 	assert_int_equal(vt, VPN_OUTLINE);
 	assert_string_equal(vpn_type_to_string(VPN_WIREGUARD), "wireguard");
+
+	/* every name of the newer enumerations round-trips; the schema's CHECKs list them */
+	for (int i = 0; i < _VPN_STATUS_MAX; i++) {
+		const char *n = vpn_status_to_string((enum vpn_status)i);
+		enum vpn_status v;
+
+		assert_int_equal(vpn_status_from_string(n, strlen(n), &v), 0);
+		assert_int_equal(v, i);
+	}
+	for (int i = 0; i < _NODE_STATE_MAX; i++) {
+		const char *n = node_state_to_string((enum node_state)i);
+		enum node_state v;
+
+		assert_int_equal(node_state_from_string(n, strlen(n), &v), 0);
+		assert_int_equal(v, i);
+	}
+	for (int i = 0; i < _JOB_STATE_MAX; i++) {
+		const char *n = job_state_to_string((enum job_state)i);
+		enum job_state v;
+
+		assert_int_equal(job_state_from_string(n, strlen(n), &v), 0);
+		assert_int_equal(v, i);
+	}
+	enum ip_kind k;
+	assert_int_equal(ip_kind_from_string("trial", 5, &k), 0);
+	assert_int_equal(k, IP_TRIAL);
+	assert_string_equal(ip_kind_to_string(IP_PAID), "paid");
+	assert_null(vpn_status_to_string(_VPN_STATUS_MAX));
+	enum vpn_status vs;
+	assert_int_equal(vpn_status_from_string("paid", 4, &vs), -EINVAL);
+}
+
+static void test_vpn_machine(void **state)
+{
+	static const struct {
+		enum vpn_status from;
+		enum vpn_event event;
+		int r;
+		enum vpn_status to;
+	} cases[] = {
+	    {VPN_PENDING, VPN_EVENT_ACTIVATE, 0, VPN_ACTIVE},
+	    {VPN_PENDING, VPN_EVENT_EXPIRE, 0, VPN_EXPIRED},
+	    {VPN_PENDING, VPN_EVENT_REVOKE, 0, VPN_REVOKED},
+	    {VPN_ACTIVE, VPN_EVENT_ACTIVATE, -EALREADY, 0},
+	    {VPN_ACTIVE, VPN_EVENT_EXPIRE, 0, VPN_EXPIRED},
+	    {VPN_ACTIVE, VPN_EVENT_REVOKE, 0, VPN_REVOKED},
+	    {VPN_EXPIRED, VPN_EVENT_ACTIVATE, -EPERM, 0},
+	    {VPN_EXPIRED, VPN_EVENT_EXPIRE, -EALREADY, 0},
+	    {VPN_EXPIRED, VPN_EVENT_REVOKE, -EPERM, 0},
+	    {VPN_REVOKED, VPN_EVENT_ACTIVATE, -EPERM, 0},
+	    {VPN_REVOKED, VPN_EVENT_EXPIRE, -EPERM, 0},
+	    {VPN_REVOKED, VPN_EVENT_REVOKE, -EALREADY, 0},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		enum vpn_status to = _VPN_STATUS_MAX;
+
+		assert_int_equal(vpn_next(cases[i].from, cases[i].event, &to), cases[i].r);
+		assert_int_equal(to, cases[i].r == 0 ? cases[i].to : _VPN_STATUS_MAX);
+	}
+	enum vpn_status x;
+	assert_int_equal(vpn_next(_VPN_STATUS_MAX, VPN_EVENT_REVOKE, &x), -EINVAL);
+	assert_int_equal(vpn_next(VPN_ACTIVE, _VPN_EVENT_MAX, &x), -EINVAL);
 }
 
 static void test_payment_machine(void **state)
@@ -87,6 +151,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_names),
 	    cmocka_unit_test(test_payment_machine),
+	    cmocka_unit_test(test_vpn_machine),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,6 +4,7 @@
  * the reconcile pass and shutdown. The HTTP routes are in api.c, the signal loop in
  * cmd_run.c. See daemon.h for the threading rule (one lock).
  */
+#include <malloc.h>
 #include <errno.h>
 #include <signal.h>
 #include <fcntl.h>
@@ -651,6 +652,12 @@ out:
 			d->dirty = true;
 	}
 	wg_device_free(actual);
+	/*
+	 * A pass over N peers peaks at three full device copies (actual, desired, change),
+	 * and a large PUT leaves its parsed body behind; glibc keeps those pages. Hand them
+	 * back so the resident size follows the live state, not the last peak.
+	 */
+	malloc_trim(0);
 	return r;
 }
 

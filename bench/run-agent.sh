@@ -42,6 +42,10 @@ echo "agent with $N peers:   $(rss)"
 ip netns exec "$NS" "$BIN/bench_agent" 127.0.0.1 8080 "$WGF_TMP/token" post "$M"
 [ "$(wg show "$IFN" peers | wc -l)" = $((N + M)) ] || wgf_fail "device does not have $((N + M)) peers"
 echo "agent with $((N + M)) peers:   $(rss)"
+# The next reconcile pass (SIGHUP runs one now) gives the burst's pages back: steady state.
+kill -HUP "$AGENT_PID"
+sleep 2
+echo "agent after a reconcile pass: $(rss)"
 echo "journal: $(du -k "$WGF_TMP/state" | awk '{ printf "%.1f MB", $1 / 1024 }')"
 # The same peers loaded from the journal at start (plus one full reconcile pass against the
 # device): the steady state, without the PUT's transient 6 MB answer and JSON trees.

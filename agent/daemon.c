@@ -466,34 +466,15 @@ void daemon_device_peer_remove(struct daemon *d, const uint8_t public_key[static
 	wg_device_free(dev);
 }
 
-static int desired_device(struct daemon *d, struct wg_device **ret)
-{
-	struct wg_device *dev = NULL;
-	const struct state_peer *p;
-	size_t it = 0;
-	int r;
-
-	r = wg_device_new(d->cfg->interface, &dev);
-	while (r == 0 && (p = state_peer_next(d->st, &it)))
-		r = reconcile_desired_peer(dev, p);
-	if (r == 0) {
-		*ret = dev;
-		dev = NULL;
-	}
-	wg_device_free(dev);
-	return r;
-}
-
 /* The diff between actual and the record, applied; repairs counted into *rep. */
 static int daemon_device_sync_from(struct daemon *d, const struct wg_device *actual,
 				   struct reconcile_repairs *rep)
 {
-	struct wg_device *desired = NULL, *change = NULL;
+	struct wg_device *change = NULL;
 	int r;
 
-	r = desired_device(d, &desired);
-	if (r == 0)
-		r = wgdiff_compute(actual, desired, &change);
+	/* Peer by peer against the record: no desired copy of the whole device. */
+	r = reconcile_change(actual, state_model(d->st), &change);
 	if (r < 0) {
 		daemon_log(d, AGENTCONF_LOG_ERROR, "cannot compute the changes for %s: %s",
 			   d->cfg->interface, strerror(-r));
@@ -512,7 +493,6 @@ static int daemon_device_sync_from(struct daemon *d, const struct wg_device *act
 		   d->cfg->interface);
 out:
 	wg_device_free(change);
-	wg_device_free(desired);
 	return r;
 }
 
@@ -653,9 +633,9 @@ out:
 	}
 	wg_device_free(actual);
 	/*
-	 * A pass over N peers peaks at three full device copies (actual, desired, change),
-	 * and a large PUT leaves its parsed body behind; glibc keeps those pages. Hand them
-	 * back so the resident size follows the live state, not the last peak.
+	 * A pass over N peers holds a full copy of the device (two when the device lost
+	 * everything and the change re-adds it all); glibc keeps those pages. Hand them back
+	 * so the resident size follows the live state, not the last peak.
 	 */
 	malloc_trim(0);
 	return r;
@@ -699,6 +679,16 @@ int daemon_start(struct daemon *d, const char *config_path)
 	char *token = NULL, err[512];
 	int r;
 
+	/*
+	 * Buffers of 128 KiB and more (a PUT body, its parsed requests, journal frames, device
+	 * copies, the model's dense arrays) get their own mappings and go back to the system
+	 * when freed. glibc's default raises this threshold to the size of the largest such
+	 * buffer freed, after which multi-megabyte buffers land in the heap among the record's
+	 * small objects, where no trim can return them: 61 MB instead of 32 MB after a
+	 * 50,000-peer PUT (docs/benchmarks.md). The cost, an mmap/munmap per large buffer,
+	 * is only paid by bulk operations.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	memset(d, 0, sizeof(*d));
 	pthread_mutex_init(&d->lock, NULL);
 	d->config_path = config_path;

@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The pure part of the agent's reconcile: what the device should hold for a recorded
- * peer, and what kind of repair each peer of a wgdiff change is. No I/O; unit-tested
- * (tests/unit/test_reconcile.c). The daemon reads the device, builds the desired device
- * with reconcile_desired_peer(), diffs (wgdiff.h), counts with reconcile_classify() and
- * applies the change.
+ * peer, and what kind of repair each peer of a change is. No I/O; unit-tested
+ * (tests/unit/test_reconcile.c). The daemon reads the device, diffs it against the record
+ * with reconcile_change(), counts with reconcile_classify() and applies the change.
  */
 #pragma once
 
@@ -26,6 +25,18 @@ struct reconcile_repairs {
  * appended (its addresses stay HELD but it has no tunnel). 0, -ENOMEM.
  */
 int reconcile_desired_peer(struct wg_device *dev, const struct state_peer *p);
+
+/*
+ * The SET that makes actual hold what the record m says, computed peer by peer against
+ * the record (the same change as wgdiff_compute(actual, a device of every
+ * reconcile_desired_peer(), ...), without materialising that desired device: at 50,000
+ * peers it is a full copy). Removals first (a peer not recorded, disabled, or with the
+ * device's own key), then additions and changes in the record's iteration order. Device
+ * attributes are not touched. ret_change named like actual; check with wgdiff_is_empty().
+ * 0, -ENOMEM, -EINVAL if actual lists a public key twice.
+ */
+int reconcile_change(const struct wg_device *actual, const struct state_model *m,
+		     struct wg_device **ret_change);
 
 /* Count the repairs a change (from wgdiff_compute(actual, ...)) makes, added to *acc. */
 void reconcile_classify(const struct wg_device *actual, const struct wg_device *change,

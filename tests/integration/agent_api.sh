@@ -93,8 +93,20 @@ expect 409 stale_generation PUT /v1/peers -d '{"generation":6,"peers":[]}'
 out=$(api PUT /v1/peers -d "{\"generation\":8,\"peers\":[{\"public_key\":\"$K\"}]}")
 grep -q '"removed":1' <<<"$out" || wgf_fail "PUT removal: $out"
 [ "$(wg show "$IFN" peers)" = "$K" ] || wgf_fail "PUT: device not converged"
+# A new address in one family only: the other family's address is kept, not reallocated.
+addrs_of() { api GET "/v1/peers/$(enc "$1")" | sed '$d' | python3 -c 'import json,sys; print(" ".join(sorted(json.load(sys.stdin)["addresses"])))'; }
+read -r v4 v6 < <(addrs_of "$K")
+[ "$v4" = 10.99.0.20/32 ] && [[ "$v6" == fd99::*/128 ]] || wgf_fail "K has $v4 $v6"
+out=$(api PUT /v1/peers -d "{\"generation\":9,\"peers\":[{\"public_key\":\"$K\",\"addresses\":[\"10.99.0.21\"]}]}")
+grep -q '"updated":1' <<<"$out" || wgf_fail "PUT new IPv4: $out"
+[ "$(addrs_of "$K")" = "10.99.0.21/32 $v6" ] || wgf_fail "PUT new IPv4: IPv6 $v6 not kept: $(addrs_of "$K")"
+out=$(api PUT /v1/peers -d "{\"generation\":10,\"peers\":[{\"public_key\":\"$K\",\"addresses\":[\"10.99.0.21\",\"fd99::77\"]}]}")
+grep -q '"updated":1' <<<"$out" || wgf_fail "PUT new IPv6: $out"
+[ "$(addrs_of "$K")" = "10.99.0.21/32 fd99::77/128" ] || wgf_fail "PUT new IPv6: $(addrs_of "$K")"
+[ "$(wg show "$IFN" allowed-ips | awk '{ $1 = ""; print }' | xargs -n1 | sort | xargs)" = "10.99.0.21/32 fd99::77/128" ] ||
+	wgf_fail "PUT: device allowed IPs $(wg show "$IFN" allowed-ips)"
 
-echo "PUT: desired set applied as a difference, stale generation refused"
+echo "PUT: desired set applied as a difference, stale generation refused, one family readdressed"
 
 # --- a client namespace with a provisioned address pings the server through the tunnel
 wgf_netns "$CNS"

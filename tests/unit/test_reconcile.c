@@ -119,12 +119,115 @@ static void test_device_reset(void **s)
 	state_model_free(m);
 }
 
+/* Two changes hold the same peers, in the same order, with the same fields. */
+static void assert_same_change(const struct wg_device *x, const struct wg_device *y)
+{
+	assert_int_equal(x->n_peers, y->n_peers);
+	for (size_t i = 0; i < x->n_peers; i++) {
+		const struct wg_peer *a = &x->peers[i], *b = &y->peers[i];
+
+		assert_memory_equal(a->public_key, b->public_key, WG_KEY_LEN);
+		assert_int_equal(a->flags, b->flags);
+		if (a->flags & WG_PEER_HAS_PRESHARED_KEY)
+			assert_memory_equal(a->preshared_key, b->preshared_key, WG_KEY_LEN);
+		if (a->flags & WG_PEER_HAS_KEEPALIVE)
+			assert_int_equal(a->persistent_keepalive, b->persistent_keepalive);
+		assert_int_equal(a->n_ips, b->n_ips);
+		for (size_t j = 0; j < a->n_ips; j++)
+			assert_int_equal(wg_allowedip_cmp(&a->ips[j], &b->ips[j]), 0);
+	}
+}
+
+/* reconcile_change() against the record = wgdiff_compute() against the desired device. */
+static void test_change(void **s)
+{
+	struct state_model *m = NULL;
+	struct state_txn *txn = NULL;
+	struct wg_device *actual = NULL, *desired = NULL, *want = NULL, *got = NULL;
+	struct state_peer same = mkpeer(1, "10.0.0.2"), missing = mkpeer(2, "10.0.0.3"),
+			  off = mkpeer(3, "10.0.0.4"), moved = mkpeer(4, "10.0.0.5"),
+			  psk = mkpeer(5, "10.0.0.6"), ka = mkpeer(6, "10.0.0.7"),
+			  two = mkpeer(7, "10.0.0.8"), self = mkpeer(8, "10.0.0.9"),
+			  stray = mkpeer(9, "10.0.0.10"), dev_moved = moved, dev_psk = psk,
+			  dev_ka = ka;
+	struct wg_peer *tp;
+	const struct state_peer *p;
+	const uint8_t *payload;
+	size_t len, it = 0;
+
+	(void)s;
+	off.flags = STATE_PEER_DISABLED;
+	psk.flags = STATE_PEER_HAS_PRESHARED_KEY;
+	key(psk.preshared_key, 0x55);
+	ka.persistent_keepalive = 0;
+	assert_int_equal(wg_allowedip_parse("fd99::8", &two.addrs[1]), 0);
+	two.n_addrs = 2;
+	assert_int_equal(wg_allowedip_parse("10.0.0.50", &dev_moved.addrs[0]), 0);
+
+	assert_int_equal(state_model_new(&m), 0);
+	assert_int_equal(state_txn_new(&txn), 0);
+	const struct state_peer *rec[] = {&same, &missing, &off, &moved, &psk, &ka, &two, &self};
+	for (size_t i = 0; i < sizeof(rec) / sizeof(rec[0]); i++)
+		assert_int_equal(state_txn_peer_put(txn, rec[i], 0), 0);
+	payload = state_txn_payload(txn, &len);
+	assert_int_equal(state_model_apply(m, payload, len, false, NULL), 0);
+	state_model_settle(m);
+
+	/* The device: the right, wrong and extra peers; two's addresses reversed, doubled. */
+	assert_int_equal(wg_device_new("wg0", &actual), 0);
+	actual->flags |= WG_DEVICE_HAS_PUBLIC_KEY;
+	memcpy(actual->public_key, self.public_key, WG_KEY_LEN);
+	off.flags = 0;
+	const struct state_peer *dev[] = {&stray, &same, &off, &dev_moved, &dev_psk, &dev_ka};
+	for (size_t i = 0; i < sizeof(dev) / sizeof(dev[0]); i++)
+		assert_int_equal(reconcile_desired_peer(actual, dev[i]), 0);
+	assert_int_equal(wg_device_add_peer(actual, two.public_key, &tp), 0);
+	tp->flags |= WG_PEER_HAS_KEEPALIVE | WG_PEER_HAS_PRESHARED_KEY;
+	tp->persistent_keepalive = 25;
+	for (int k = 0; k < 2; k++)
+		for (int j = 1; j >= 0; j--) {
+			struct wg_allowedip ip = two.addrs[j];
+
+			ip.cidr = ip.family == AF_INET ? 32 : 128;
+			assert_int_equal(wg_peer_add_allowedip(tp, &ip), 0);
+		}
+
+	assert_int_equal(wg_device_new("wg0", &desired), 0);
+	while ((p = state_model_peer_next(m, &it)))
+		assert_int_equal(reconcile_desired_peer(desired, p), 0);
+	assert_int_equal(wgdiff_compute(actual, desired, &want), 0);
+	assert_int_equal(reconcile_change(actual, m, &got), 0);
+	assert_int_equal(got->n_peers, 6); /* stray, off, missing, moved, psk, ka */
+	assert_same_change(want, got);
+	wg_device_free(want);
+	wg_device_free(got);
+	want = got = NULL;
+
+	/* An empty device gets everything; a converged one nothing. */
+	wg_device_clear_peers(actual);
+	assert_int_equal(wgdiff_compute(actual, desired, &want), 0);
+	assert_int_equal(reconcile_change(actual, m, &got), 0);
+	assert_same_change(want, got);
+	wg_device_free(got);
+	got = NULL;
+	assert_int_equal(reconcile_change(desired, m, &got), 0);
+	assert_true(wgdiff_is_empty(got));
+
+	wg_device_free(want);
+	wg_device_free(got);
+	wg_device_free(desired);
+	wg_device_free(actual);
+	state_txn_free(txn);
+	state_model_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_desired_peer),
 		cmocka_unit_test(test_classify),
 		cmocka_unit_test(test_device_reset),
+		cmocka_unit_test(test_change),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -235,3 +235,20 @@ void dbtest_assert_counters_match(struct db_conn *c)
 	db_status_free(counted);
 	assert_true(same);
 }
+
+struct db *dbtest_pool;
+
+int dbtest_conn_setup(void **state)
+{
+	struct db_conn *c;
+
+	assert_int_equal(db_acquire(dbtest_pool, 5000, &c, NULL), 0);
+	*state = c;
+	return 0;
+}
+
+int dbtest_conn_teardown(void **state)
+{
+	db_release(*state);
+	return 0;
+}

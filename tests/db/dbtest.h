@@ -63,3 +63,11 @@ void dbtest_make_key(uint64_t n, char key[static 45]);
 			            db_conn_error(c)->message, (want));                            \
 		assert_int_equal(r_, (want));                                                      \
 	} while (0)
+
+/*
+ * Per-test fixture for cmocka: a connection from dbtest_pool (which the group setup sets to
+ * its pool) in *state, released after the test.
+ */
+extern struct db *dbtest_pool;
+int dbtest_conn_setup(void **state);
+int dbtest_conn_teardown(void **state);

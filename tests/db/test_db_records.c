@@ -26,6 +26,7 @@ static int group_setup(void **state)
 {
 	db = dbtest_open(THREADS + 1);
 	dbtest_migrate(db);
+	dbtest_pool = db;
 	return 0;
 }
 
@@ -35,20 +36,6 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-static int setup(void **state)
-{
-	struct db_conn *c;
-
-	assert_int_equal(db_acquire(db, 5000, &c, NULL), 0);
-	*state = c;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	db_release(*state);
-	return 0;
-}
 
 static int64_t next_telegram_id = 7000000000LL;
 
@@ -605,17 +592,17 @@ static void test_counters_match(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_user_upsert, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_user_status, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_roles, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_payment_lifecycle, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_race_complete, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_race_same_charge, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_race_register, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_race_trial, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_race_address, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_race_mixed, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_counters_match, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_user_upsert, dbtest_conn_setup, dbtest_conn_teardown),
+	    cmocka_unit_test_setup_teardown(test_user_status, dbtest_conn_setup, dbtest_conn_teardown),
+	    cmocka_unit_test_setup_teardown(test_roles, dbtest_conn_setup, dbtest_conn_teardown),
+	    cmocka_unit_test_setup_teardown(test_payment_lifecycle, dbtest_conn_setup, dbtest_conn_teardown),
+	    cmocka_unit_test_setup_teardown(test_race_complete, dbtest_conn_setup, dbtest_conn_teardown),
+	    cmocka_unit_test_setup_teardown(test_race_same_charge, dbtest_conn_setup, dbtest_conn_teardown),
+	    cmocka_unit_test_setup_teardown(test_race_register, dbtest_conn_setup, dbtest_conn_teardown),
+	    cmocka_unit_test_setup_teardown(test_race_trial, dbtest_conn_setup, dbtest_conn_teardown),
+	    cmocka_unit_test_setup_teardown(test_race_address, dbtest_conn_setup, dbtest_conn_teardown),
+	    cmocka_unit_test_setup_teardown(test_race_mixed, dbtest_conn_setup, dbtest_conn_teardown),
+	    cmocka_unit_test_setup_teardown(test_counters_match, dbtest_conn_setup, dbtest_conn_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

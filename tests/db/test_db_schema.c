@@ -18,6 +18,7 @@ static int group_setup(void **state)
 {
 	db = dbtest_open(2);
 	dbtest_migrate(db);
+	dbtest_pool = db;
 	return 0;
 }
 
@@ -27,20 +28,6 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-static int setup(void **state)
-{
-	struct db_conn *c;
-
-	assert_int_equal(db_acquire(db, 5000, &c, NULL), 0);
-	*state = c;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	db_release(*state);
-	return 0;
-}
 
 static int insert(struct db_conn *c, const char *sql, const struct db_param *p, size_t n,
                   uint64_t *ret_id)
@@ -643,18 +630,18 @@ static void test_indexes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_duplicate_telegram_id, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_user_status_and_link, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_roles, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_user_settings, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_nodes, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_one_active_trial, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_vpn_constraints, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_ip_assignments, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_payments, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_jobs_and_audit, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_hostile_strings, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_indexes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_duplicate_telegram_id, dbtest_conn_setup, dbtest_conn_teardown),
+	    cmocka_unit_test_setup_teardown(test_user_status_and_link, dbtest_conn_setup, dbtest_conn_teardown),
+	    cmocka_unit_test_setup_teardown(test_roles, dbtest_conn_setup, dbtest_conn_teardown),
+	    cmocka_unit_test_setup_teardown(test_user_settings, dbtest_conn_setup, dbtest_conn_teardown),
+	    cmocka_unit_test_setup_teardown(test_nodes, dbtest_conn_setup, dbtest_conn_teardown),
+	    cmocka_unit_test_setup_teardown(test_one_active_trial, dbtest_conn_setup, dbtest_conn_teardown),
+	    cmocka_unit_test_setup_teardown(test_vpn_constraints, dbtest_conn_setup, dbtest_conn_teardown),
+	    cmocka_unit_test_setup_teardown(test_ip_assignments, dbtest_conn_setup, dbtest_conn_teardown),
+	    cmocka_unit_test_setup_teardown(test_payments, dbtest_conn_setup, dbtest_conn_teardown),
+	    cmocka_unit_test_setup_teardown(test_jobs_and_audit, dbtest_conn_setup, dbtest_conn_teardown),
+	    cmocka_unit_test_setup_teardown(test_hostile_strings, dbtest_conn_setup, dbtest_conn_teardown),
+	    cmocka_unit_test_setup_teardown(test_indexes, dbtest_conn_setup, dbtest_conn_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -24,6 +24,7 @@ static int group_setup(void **state)
 {
 	db = dbtest_open(2);
 	dbtest_migrate(db);
+	dbtest_pool = db;
 	return 0;
 }
 
@@ -33,20 +34,6 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-static int setup(void **state)
-{
-	struct db_conn *c;
-
-	assert_int_equal(db_acquire(db, 5000, &c, NULL), 0);
-	*state = c;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	db_release(*state);
-	return 0;
-}
 
 static uint64_t new_user(struct db_conn *c)
 {
@@ -730,17 +717,17 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_address_text),
-	    cmocka_unit_test_setup_teardown(test_create_and_get, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_create_refused, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_one_trial, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_activate_atomic, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_due_and_expired, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_bandwidth, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cleanup, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_ip_record_release, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_ip_list_and_usage, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_counters_match, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_create_and_get, dbtest_conn_setup, dbtest_conn_teardown),
+	    cmocka_unit_test_setup_teardown(test_create_refused, dbtest_conn_setup, dbtest_conn_teardown),
+	    cmocka_unit_test_setup_teardown(test_one_trial, dbtest_conn_setup, dbtest_conn_teardown),
+	    cmocka_unit_test_setup_teardown(test_lifecycle, dbtest_conn_setup, dbtest_conn_teardown),
+	    cmocka_unit_test_setup_teardown(test_activate_atomic, dbtest_conn_setup, dbtest_conn_teardown),
+	    cmocka_unit_test_setup_teardown(test_due_and_expired, dbtest_conn_setup, dbtest_conn_teardown),
+	    cmocka_unit_test_setup_teardown(test_bandwidth, dbtest_conn_setup, dbtest_conn_teardown),
+	    cmocka_unit_test_setup_teardown(test_cleanup, dbtest_conn_setup, dbtest_conn_teardown),
+	    cmocka_unit_test_setup_teardown(test_ip_record_release, dbtest_conn_setup, dbtest_conn_teardown),
+	    cmocka_unit_test_setup_teardown(test_ip_list_and_usage, dbtest_conn_setup, dbtest_conn_teardown),
+	    cmocka_unit_test_setup_teardown(test_counters_match, dbtest_conn_setup, dbtest_conn_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -653,8 +653,6 @@ static int check_ifname(struct parser *p, const struct key *k, const char *value
 	return 0;
 }
 
-#define MIN(a, b) ((a) < (b) ? (a) : (b))
-
 /* Ranges a peer's address can never be in: no packet would reach it through the tunnel. */
 static const struct {
 	uint16_t family;

@@ -570,14 +570,16 @@ static int h_list_peers(const struct http_request *req, struct http_response *re
 	dev = live_device(d);
 	counters_record(d, dev, NULL);
 	/* Sorted once, so the lookup per peer is a binary search, not a scan. */
-	if (dev)
+	if (dev && dev->n_peers) /* qsort's array must not be NULL, even for 0 elements */
 		qsort(dev->peers, dev->n_peers, sizeof(*dev->peers), peer_key_cmp);
 	while (arr && (p = state_peer_next(d->st, &it))) {
 		struct wg_peer k, *live = NULL;
 
 		if (dev) {
 			memcpy(k.public_key, p->public_key, WG_KEY_LEN);
-			live = bsearch(&k, dev->peers, dev->n_peers, sizeof(k), peer_key_cmp);
+			live = dev->n_peers ? bsearch(&k, dev->peers, dev->n_peers, sizeof(k),
+			                              peer_key_cmp)
+			                    : NULL;
 		}
 		if (json_array_append_new(arr, peer_json(p, live)) < 0)
 			r = -ENOMEM;

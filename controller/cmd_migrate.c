@@ -4,6 +4,7 @@
  * against the database of --database-url, the config file's database_url (--config) or
  * DATABASE_URL, in that order (ctlconf.h).
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,18 +114,14 @@ int cmd_migrate(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {},
 	};
-	const char *option_url = NULL, *config_path = NULL, *text, *source = NULL;
+	const char *option_url = NULL, *config_path = NULL;
 	struct controller_config *cfg = NULL;
 	unsigned lock_timeout = LOCK_TIMEOUT_DEFAULT_S;
-	struct db_options opts = {.pool_size = 1};
 	struct db_error dberr = {0};
-	struct db_url_error uerr = {0};
-	struct db_url *url = NULL;
 	struct db_conn *c = NULL;
 	struct db *db = NULL;
-	char *shown = NULL;
 	bool status = false;
-	int opt, ret = 1;
+	int opt, r, ret = 1;
 
 	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
 		switch (opt) {
@@ -161,45 +158,15 @@ int cmd_migrate(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (config_path) {
-		struct ctlconf_error cerr = {0};
-		int r = ctlconf_load(config_path, &cfg, &cerr);
-
-		if (r < 0) {
-			if (cerr.message[0] && cerr.line)
-				fprintf(stderr, "wgfleet-controller: %s:%u: %s\n", config_path,
-				        cerr.line, cerr.message);
-			else if (cerr.message[0])
-				fprintf(stderr, "wgfleet-controller: %s: %s\n", config_path,
-				        cerr.message);
-			else
-				fprintf(stderr, "wgfleet-controller: %s: %s\n", config_path,
-				        strerror(-r));
-			return 1;
-		}
-	}
-	text = ctlconf_database_url(option_url, cfg, getenv("DATABASE_URL"), &source);
-	if (!text) {
-		fprintf(stderr, "wgfleet-controller: migrate: no database: set DATABASE_URL, "
-		                "database_url in --config FILE, or pass --database-url\n");
-		ret = 2;
+	if (config_path && cmd_config_load("migrate", config_path, &cfg) < 0)
+		return 1;
+	r = cmd_db_open("migrate", option_url, cfg, 1, &db, NULL);
+	if (r < 0) {
+		ret = r == -EINVAL ? 2 : 1;
 		goto out;
 	}
-	if (db_url_parse(text, &url, &uerr) < 0) {
-		fprintf(stderr, "wgfleet-controller: migrate: bad database URL (%s): %s\n", source,
-		        uerr.message);
-		ret = 2;
-		goto out;
-	}
-	if (db_url_format(url, true, &shown) < 0)
-		goto out;
-	if (!url->database) {
-		fprintf(stderr, "wgfleet-controller: migrate: %s names no database\n", shown);
-		ret = 2;
-		goto out;
-	}
-	if (db_open(url, &opts, &db, &dberr) < 0 || db_acquire(db, -1, &c, &dberr) < 0) {
-		fprintf(stderr, "wgfleet-controller: migrate: %s: %s\n", shown, dberr.message);
+	if (db_acquire(db, -1, &c, &dberr) < 0) {
+		fprintf(stderr, "wgfleet-controller: migrate: %s\n", dberr.message);
 		goto out;
 	}
 	ret = status ? print_status(c) : apply(c, lock_timeout);
@@ -207,7 +174,5 @@ out:
 	ctlconf_free(cfg);
 	db_release(c);
 	db_close(db);
-	db_url_free(url);
-	free(shown);
 	return ret;
 }

@@ -244,7 +244,7 @@ static int stmt_failed(struct db_conn *c, MYSQL_STMT *s, const char *what)
 	unsigned e = mysql_stmt_errno(s);
 
 	if (!e) /* the connector failed before talking to the server */
-		return conn_failed(c, -EIO, 0, NULL, "%s: %s", what, "unknown client error");
+		return conn_failed(c, -EIO, mysql_errno(c->mysql), NULL, "%s: %s", what, mysql_error(c->mysql));
 	return conn_failed(c, map_error(e), e, mysql_stmt_sqlstate(s), "%s: %s", what,
 	                   mysql_stmt_error(s));
 }

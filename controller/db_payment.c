@@ -102,6 +102,11 @@ int db_payment_get(struct db_conn *c, uint64_t id, struct db_payment **ret)
 	return get_one(c, DB_STMT_PAYMENT_GET, &DB_UINT(id), 1, ret);
 }
 
+int db_payment_get_for_update_in_tx(struct db_conn *c, uint64_t id, struct db_payment **ret)
+{
+	return get_one(c, DB_STMT_PAYMENT_GET_FOR_UPDATE, &DB_UINT(id), 1, ret);
+}
+
 int db_payment_get_by_charge(struct db_conn *c, enum payment_method method,
                              const char *provider_charge_id, struct db_payment **ret)
 {
@@ -265,6 +270,14 @@ int db_payment_complete(struct db_conn *c, uint64_t actor_id, uint64_t payment_i
 	struct transition x = {actor_id, payment_id, vpn_config_id, PAYMENT_EVENT_COMPLETE, NULL};
 
 	return transition(c, &x);
+}
+
+int db_payment_complete_in_tx(struct db_conn *c, uint64_t actor_id, uint64_t payment_id,
+                              uint64_t vpn_config_id)
+{
+	struct transition x = {actor_id, payment_id, vpn_config_id, PAYMENT_EVENT_COMPLETE, NULL};
+
+	return transition_tx(c, &x);
 }
 
 int db_payment_fail(struct db_conn *c, uint64_t actor_id, uint64_t payment_id, const char *reason)

@@ -4,7 +4,7 @@
  * of model.h, each transition guarded in SQL by the state it leaves, so that of any
  * number of concurrent calls exactly one makes it. Every change writes its audit_log row
  * in the same transaction; each function opens its own transaction (c must not be in
- * one). Errors as in db.h, plus:
+ * one), except the _in_tx ones, which run in the caller's. Errors as in db.h, plus:
  *   -EEXIST    a payment with this method and provider charge id exists already
  *   -ENOENT    no such payment (or user)
  *   -EALREADY  the payment is already where the call leads (a repeated confirmation)
@@ -52,12 +52,19 @@ int db_payment_create(struct db_conn *c, uint64_t actor_id, const struct db_paym
 /* pending -> completed; vpn_config_id (0: none) is what it paid for. */
 int db_payment_complete(struct db_conn *c, uint64_t actor_id, uint64_t payment_id,
                         uint64_t vpn_config_id);
+/* The same inside the caller's transaction (with the VPN it bought and its job); an error
+ * breaks that transaction (db.h). */
+int db_payment_complete_in_tx(struct db_conn *c, uint64_t actor_id, uint64_t payment_id,
+                              uint64_t vpn_config_id);
 /* pending -> failed, with a reason (NULL: none) */
 int db_payment_fail(struct db_conn *c, uint64_t actor_id, uint64_t payment_id, const char *reason);
 /* completed -> refunded */
 int db_payment_refund(struct db_conn *c, uint64_t actor_id, uint64_t payment_id);
 
 int db_payment_get(struct db_conn *c, uint64_t id, struct db_payment **ret);
+/* Inside the caller's transaction: the payment, its row locked until the transaction
+ * ends (a completion reads, decides and writes while no one else can). */
+int db_payment_get_for_update_in_tx(struct db_conn *c, uint64_t id, struct db_payment **ret);
 int db_payment_get_by_charge(struct db_conn *c, enum payment_method method,
                              const char *provider_charge_id, struct db_payment **ret);
 

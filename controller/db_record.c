@@ -28,6 +28,30 @@ int db_record_strdup(const struct db_row *row, unsigned col, char **ret)
 	return 0;
 }
 
+int db_record_blobdup(const struct db_row *row, unsigned col, uint8_t **ret, size_t *ret_len)
+{
+	const char *p;
+	size_t len;
+	uint8_t *b;
+	int r;
+
+	r = db_row_bytes(row, col, &p, &len);
+	if (r == -ENODATA) {
+		*ret = NULL;
+		*ret_len = 0;
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	b = malloc(len ? len : 1);
+	if (!b)
+		return -ENOMEM;
+	memcpy(b, p, len);
+	*ret = b;
+	*ret_len = len;
+	return 0;
+}
+
 int db_record_time(const struct db_row *row, unsigned col, int64_t *ret)
 {
 	int r = db_row_time(row, col, ret);

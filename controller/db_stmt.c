@@ -25,7 +25,38 @@
 /* The columns of a VPN config, in the order db_vpn.c reads them. */
 #define VPN_COLUMNS                                                                                \
 	"id, user_id, node_id, type, name, config, peer_public_key, status, is_trial, "            \
-	"bandwidth_bytes, extra, created_at, activated_at, expires_at, revoked_at, updated_at"
+	"bandwidth_bytes, extra, created_at, activated_at, expires_at, revoked_at, updated_at, "   \
+	"private_key_enc, preshared_key_enc, rx_seen, tx_seen"
+
+/* The columns of a node, in the order db_node.c reads them. */
+#define NODE_COLUMNS                                                                               \
+	"id, name, agent_url, endpoint, public_key, pools, state, health, failed_polls, "          \
+	"agent_token_enc, boot_id, last_seen_at, last_error, free_addresses, peers, "              \
+	"peer_generation, created_at, updated_at"
+
+/* The columns of a job, in the order db_job.c reads them. */
+#define JOB_COLUMNS                                                                                \
+	"id, kind, node_id, vpn_config_id, payload, state, attempts, next_attempt_at, "            \
+	"lease_expires_at, last_error, idempotency_key, claimed_by, result, created_at, "          \
+	"updated_at, finished_at"
+
+/* DB_STMT_VPN_TRAFFIC_APPLY's rows after the first: 15 of them (VPN_TRAFFIC_BATCH). */
+#define TRAFFIC_ROW                                                                                \
+	" UNION ALL SELECT CAST(? AS UNSIGNED), CAST(? AS UNSIGNED), CAST(? AS UNSIGNED), "         \
+	"CAST(? AS UNSIGNED)"
+#define TRAFFIC_ROWS_5 TRAFFIC_ROW TRAFFIC_ROW TRAFFIC_ROW TRAFFIC_ROW TRAFFIC_ROW
+#define TRAFFIC_ROWS_15 TRAFFIC_ROWS_5 TRAFFIC_ROWS_5 TRAFFIC_ROWS_5
+
+/*
+ * A job j may run unless an earlier job of the same VPN is unfinished: a revoke never
+ * overtakes the provision before it. Webhooks (notify) neither wait nor hold anyone up.
+ * The subquery is a plain read (measured: SKIP LOCKED does not skip its rows, and it
+ * takes no locks), a short range of jobs_vpn_config.
+ */
+#define JOB_NOT_BLOCKED                                                                            \
+	"(j.kind = 'notify' OR j.vpn_config_id IS NULL OR NOT EXISTS (SELECT 1 FROM jobs e "        \
+	"WHERE e.vpn_config_id = j.vpn_config_id AND e.id < j.id "                                 \
+	"AND e.state IN ('pending', 'running') AND e.kind <> 'notify'))"
 
 /* The columns of an IP assignment, in the order db_ip.c reads them. */
 #define IP_COLUMNS                                                                                 \
@@ -213,6 +244,11 @@ const struct db_stmt_def db_stmts[DB_STMT__COUNT] = {
                                  "SELECT " PAYMENT_COLUMNS " FROM payments WHERE user_id = ? "
                                  "ORDER BY created_at DESC, id DESC LIMIT ?",
                                  DB_STMT_RETRY_SAFE},
+    /* (id) -> PAYMENT_COLUMNS, the row locked until the caller's transaction ends */
+    [DB_STMT_PAYMENT_GET_FOR_UPDATE] = {"payment_get_for_update",
+                                        "SELECT " PAYMENT_COLUMNS " FROM payments WHERE id = ? "
+                                        "FOR UPDATE",
+                                        DB_STMT_RETRY_SAFE},
     /* (actor, user_id, payment_id, method, amount, currency, charge_id) */
     [DB_STMT_AUDIT_PAYMENT_CREATE] = {"audit_payment_create",
                                       "INSERT INTO audit_log (actor_user_id, user_id, action, "
@@ -229,14 +265,16 @@ const struct db_stmt_def db_stmts[DB_STMT__COUNT] = {
                                           0},
 
     /*
-     * (type, name, config, peer_public_key, is_trial, expires_at, user_id, node_id): only
+     * (type, name, config, peer_public_key, private_key_enc, preshared_key_enc, is_trial,
+     * expires_at, user_id, node_id): only
      * for an active user on an active node (0 rows otherwise; DB_STMT_VPN_CREATE_WHY says
      * why). The one-live-trial index refuses a second trial with a duplicate key.
      */
     [DB_STMT_VPN_CREATE] = {"vpn_create",
                             "INSERT INTO vpn_configs (user_id, node_id, type, name, config, "
-                            "peer_public_key, is_trial, expires_at) "
-                            "SELECT u.id, n.id, ?, ?, ?, ?, ?, ? FROM users u JOIN nodes n "
+                            "peer_public_key, private_key_enc, preshared_key_enc, is_trial, "
+                            "expires_at) "
+                            "SELECT u.id, n.id, ?, ?, ?, ?, ?, ?, ?, ? FROM users u JOIN nodes n "
                             "WHERE u.id = ? AND n.id = ? AND u.status = 'active' "
                             "AND n.state = 'active'",
                             0},
@@ -337,6 +375,254 @@ const struct db_stmt_def db_stmts[DB_STMT__COUNT] = {
                                    "VALUES (?, 'vpn.cleanup', JSON_OBJECT('released_addresses', "
                                    "?))",
                                    0},
+    /* (id): the expiry sweep's expire, only while the expiry has passed (a payment may
+     * have extended the config since the sweep listed it) */
+    [DB_STMT_VPN_EXPIRE_DUE] = {"vpn_expire_due",
+                                "UPDATE vpn_configs SET status = 'expired' "
+                                "WHERE id = ? AND status IN ('pending', 'active') "
+                                "AND expires_at <= NOW(6)",
+                                0},
+    /* (months, id): calendar months from the expiry, or from now if that is later */
+    [DB_STMT_VPN_EXTEND] = {"vpn_extend",
+                            "UPDATE vpn_configs SET expires_at = DATE_ADD(GREATEST("
+                            "COALESCE(expires_at, NOW(6)), NOW(6)), INTERVAL ? MONTH) "
+                            "WHERE id = ? AND status IN ('pending', 'active')",
+                            0},
+    /* (id) -> expires_at */
+    [DB_STMT_VPN_EXPIRES_AT] = {"vpn_expires_at", "SELECT expires_at FROM vpn_configs WHERE id = ?",
+                                DB_STMT_RETRY_SAFE},
+    /* (actor, months, id): the user and the new expiry from the row */
+    [DB_STMT_AUDIT_VPN_EXTEND] = {"audit_vpn_extend",
+                                  "INSERT INTO audit_log (actor_user_id, user_id, action, "
+                                  "payload) SELECT ?, user_id, 'vpn.extend', JSON_OBJECT("
+                                  "'vpn_config_id', id, 'months', ?, 'expires_at', "
+                                  "DATE_FORMAT(expires_at, '%Y-%m-%dT%H:%i:%s.%fZ')) "
+                                  "FROM vpn_configs WHERE id = ?",
+                                  0},
+    /* (user_id, type) -> id of the newest live paid config that expires, locked (a range
+     * of vpn_configs_user) */
+    [DB_STMT_VPN_FIND_LIVE_PAID] = {"vpn_find_live_paid",
+                                    "SELECT id FROM vpn_configs WHERE user_id = ? AND type = ? "
+                                    "AND is_trial = 0 AND status IN ('pending', 'active') "
+                                    "AND expires_at IS NOT NULL "
+                                    "ORDER BY created_at DESC, id DESC LIMIT 1 FOR UPDATE",
+                                    DB_STMT_RETRY_SAFE},
+    /* (node_id) -> VPN_COLUMNS of the node's active, then pending configs, each by id:
+     * the order of vpn_configs_node_status (no sort) */
+    [DB_STMT_VPN_LIST_NODE_LIVE] = {"vpn_list_node_live",
+                                    "SELECT " VPN_COLUMNS " FROM vpn_configs WHERE node_id = ? "
+                                    "AND status IN ('pending', 'active') ORDER BY status, id",
+                                    DB_STMT_RETRY_SAFE},
+    /* (user_id) -> ids of the user's pending and active configs, locked */
+    [DB_STMT_VPN_LIST_USER_LIVE] = {"vpn_list_user_live",
+                                    "SELECT id FROM vpn_configs WHERE user_id = ? "
+                                    "AND status IN ('pending', 'active') ORDER BY id FOR UPDATE",
+                                    DB_STMT_RETRY_SAFE},
+    /* (node_id, peer_public_key) -> VPN_COLUMNS */
+    [DB_STMT_VPN_GET_BY_NODE_KEY] = {"vpn_get_by_node_key",
+                                     "SELECT " VPN_COLUMNS " FROM vpn_configs "
+                                     "WHERE node_id = ? AND peer_public_key = ?",
+                                     DB_STMT_RETRY_SAFE},
+    /* (node_id) -> id, peer_public_key, rx_seen, tx_seen of every config of the node with a
+     * key, any status (a range of vpn_configs_node_peer; db_vpn.c sorts them itself) */
+    [DB_STMT_VPN_TRAFFIC_SEEN] = {"vpn_traffic_seen",
+                                  "SELECT id, peer_public_key, rx_seen, tx_seen FROM vpn_configs "
+                                  "WHERE node_id = ? AND peer_public_key IS NOT NULL",
+                                  DB_STMT_RETRY_SAFE},
+    /*
+     * (id, bytes, rx_seen, tx_seen) x VPN_TRAFFIC_BATCH: one round trip for a batch of
+     * configs (unused rows: id 0, which is no config). The batch drives the join
+     * (STRAIGHT_JOIN: each row one primary-key lookup, never a scan of the configs).
+     * bandwidth_bytes is BIGINT UNSIGNED: an overflow is an error, never a wrap.
+     */
+    [DB_STMT_VPN_TRAFFIC_APPLY] = {"vpn_traffic_apply",
+                                   "UPDATE (SELECT CAST(? AS UNSIGNED) AS id, "
+                                   "CAST(? AS UNSIGNED) AS bytes, CAST(? AS UNSIGNED) AS rx, "
+                                   "CAST(? AS UNSIGNED) AS tx" TRAFFIC_ROWS_15 ") s "
+                                   "STRAIGHT_JOIN vpn_configs v ON v.id = s.id "
+                                   "SET v.bandwidth_bytes = v.bandwidth_bytes + s.bytes, "
+                                   "v.rx_seen = s.rx, v.tx_seen = s.tx",
+                                   0},
+
+    /* (name, agent_url, endpoint, public_key, pools, agent_token_enc, boot_id,
+     * free_addresses, peers): healthy, seen now (the controller just talked to it) */
+    [DB_STMT_NODE_CREATE] = {"node_create",
+                             "INSERT INTO nodes (name, agent_url, endpoint, public_key, pools, "
+                             "agent_token_enc, boot_id, free_addresses, peers, health, "
+                             "last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'healthy', NOW(6))",
+                             0},
+    /* (id) -> NODE_COLUMNS */
+    [DB_STMT_NODE_GET] = {"node_get", "SELECT " NODE_COLUMNS " FROM nodes WHERE id = ?",
+                          DB_STMT_RETRY_SAFE},
+    /* () -> NODE_COLUMNS by id */
+    [DB_STMT_NODE_LIST] = {"node_list", "SELECT " NODE_COLUMNS " FROM nodes ORDER BY id",
+                           DB_STMT_RETRY_SAFE},
+    /* (id) -> state: why a guarded UPDATE matched nothing */
+    [DB_STMT_NODE_STATE] = {"node_state", "SELECT state FROM nodes WHERE id = ?",
+                            DB_STMT_RETRY_SAFE},
+    /* (state, id, state): 0 rows if missing or already so */
+    [DB_STMT_NODE_SET_STATE] = {"node_set_state",
+                                "UPDATE nodes SET state = ? WHERE id = ? AND state <> ?", 0},
+    /* (id) -> boot_id: the node's row locked, which serialises the pollers of one node
+     * (traffic accounting, health) */
+    [DB_STMT_NODE_LOCK] = {"node_lock", "SELECT boot_id FROM nodes WHERE id = ? FOR UPDATE",
+                           DB_STMT_RETRY_SAFE},
+    /* (boot_id or NULL to keep, free_addresses, peers, pools or NULL to keep, id) */
+    [DB_STMT_NODE_REPORT_OK] = {"node_report_ok",
+                                "UPDATE nodes SET health = 'healthy', failed_polls = 0, "
+                                "last_seen_at = NOW(6), last_error = NULL, "
+                                "boot_id = IFNULL(?, boot_id), free_addresses = ?, peers = ?, "
+                                "pools = IFNULL(?, pools) WHERE id = ?",
+                                0},
+    /* (unhealthy_after, error, id): health before failed_polls, so both read the old count
+     * (MariaDB assigns left to right) */
+    [DB_STMT_NODE_REPORT_FAIL] = {"node_report_fail",
+                                  "UPDATE nodes SET health = IF(failed_polls + 1 >= ?, "
+                                  "'unhealthy', health), failed_polls = failed_polls + 1, "
+                                  "last_error = LEFT(?, 255) WHERE id = ?",
+                                  0},
+    /*
+     * () -> id of the active, healthy node with the most free addresses: the agent's count
+     * at the last poll minus the live configs created on the node since (a short range of
+     * vpn_configs_node_created). A plain read: no lock on the node row, so creations do
+     * not queue behind each other.
+     */
+    [DB_STMT_NODE_PICK] = {"node_pick",
+                           "SELECT id FROM (SELECT n.id, n.free_addresses AS f, "
+                           "(SELECT COUNT(*) FROM vpn_configs v WHERE v.node_id = n.id "
+                           "AND v.created_at > n.last_seen_at "
+                           "AND v.status IN ('pending', 'active')) AS c FROM nodes n "
+                           "WHERE n.state = 'active' AND n.health = 'healthy') x "
+                           "WHERE f > c ORDER BY f - c DESC, id LIMIT 1",
+                           DB_STMT_RETRY_SAFE},
+    /* (id): LAST_INSERT_ID hands the new generation back */
+    [DB_STMT_NODE_NEXT_GENERATION] = {"node_next_generation",
+                                      "UPDATE nodes SET peer_generation = "
+                                      "LAST_INSERT_ID(peer_generation + 1) WHERE id = ?",
+                                      0},
+    /* (actor, node_id, name, agent_url) */
+    [DB_STMT_AUDIT_NODE_CREATE] = {"audit_node_create",
+                                   "INSERT INTO audit_log (actor_user_id, action, payload) "
+                                   "VALUES (?, 'node.create', JSON_OBJECT('node_id', ?, "
+                                   "'name', ?, 'agent_url', ?))",
+                                   0},
+    /* (actor, node_id, state) */
+    [DB_STMT_AUDIT_NODE_STATE] = {"audit_node_state",
+                                  "INSERT INTO audit_log (actor_user_id, action, payload) "
+                                  "VALUES (?, 'node.state', JSON_OBJECT('node_id', ?, "
+                                  "'state', ?))",
+                                  0},
+
+    /*
+     * (kind, node_id, vpn_config_id, payload, idempotency_key). A known key inserts
+     * nothing and leaves the existing job unchanged, but sets the session's
+     * LAST_INSERT_ID() to that job's id with bit 63 set, which no AUTO_INCREMENT id
+     * reaches: DB_STMT_JOB_ENQUEUED_ID then tells "created" from "existed" (the affected-
+     * row count is 1 either way under CLIENT_FOUND_ROWS, and the insert id the server
+     * reports for an upsert is 0 once the jobs triggers ran). A concurrent enqueue of the
+     * same key waits for the first and then finds its job.
+     */
+    [DB_STMT_JOB_ENQUEUE] = {"job_enqueue",
+                             "INSERT INTO jobs (kind, node_id, vpn_config_id, payload, "
+                             "idempotency_key) VALUES (?, ?, ?, ?, ?) "
+                             "ON DUPLICATE KEY UPDATE id = id + 0 * LAST_INSERT_ID(id | (1 << 63))",
+                             0},
+    /* () -> the new job's id, or the existing one's with bit 63 set; right after
+     * DB_STMT_JOB_ENQUEUE on the same session */
+    [DB_STMT_JOB_ENQUEUED_ID] = {"job_enqueued_id", "SELECT LAST_INSERT_ID()", 0},
+    /* (id) -> JOB_COLUMNS */
+    [DB_STMT_JOB_GET] = {"job_get", "SELECT " JOB_COLUMNS " FROM jobs WHERE id = ?",
+                         DB_STMT_RETRY_SAFE},
+    /* (id) -> count */
+    [DB_STMT_JOB_EXISTS] = {"job_exists", "SELECT COUNT(*) FROM jobs WHERE id = ?",
+                            DB_STMT_RETRY_SAFE},
+    /* (limit) -> JOB_COLUMNS, newest first */
+    [DB_STMT_JOB_LIST] = {"job_list", "SELECT " JOB_COLUMNS " FROM jobs ORDER BY id DESC LIMIT ?",
+                          DB_STMT_RETRY_SAFE},
+    /* (state, limit) -> JOB_COLUMNS, newest first: a range of jobs_state_id, no sort.
+     * Forced: for a common state the optimizer walks the primary key backwards, which
+     * reads every row when the state is rare (a few failed among millions done). */
+    [DB_STMT_JOB_LIST_BY_STATE] = {"job_list_by_state",
+                                   "SELECT " JOB_COLUMNS " FROM jobs FORCE INDEX (jobs_state_id) "
+                                   "WHERE state = ? ORDER BY id DESC LIMIT ?",
+                                   DB_STMT_RETRY_SAFE},
+    /* (vpn_config_id) -> JOB_COLUMNS of the VPN's newest agent job (webhooks aside) */
+    [DB_STMT_JOB_LATEST_FOR_VPN] = {"job_latest_for_vpn",
+                                    "SELECT " JOB_COLUMNS " FROM jobs WHERE vpn_config_id = ? "
+                                    "AND kind <> 'notify' ORDER BY id DESC LIMIT 1",
+                                    DB_STMT_RETRY_SAFE},
+    /*
+     * () Before a claim's transaction, for that transaction only: READ COMMITTED takes no
+     * gap locks (enqueues do not wait for claims) and releases at once the rows the scan
+     * read but did not take (blocked jobs stay claimable by others). Lost with the
+     * connection: the claim is then repeatable-read, slower under contention but correct.
+     */
+    [DB_STMT_JOB_CLAIM_ISOLATION] = {"job_claim_isolation",
+                                     "SET TRANSACTION ISOLATION LEVEL READ COMMITTED",
+                                     DB_STMT_RETRY_SAFE},
+    /* (limit) -> ids of running jobs whose lease ran out (their claimer died), oldest
+     * lease first, locked; rows another claim holds are skipped (range of jobs_lease) */
+    [DB_STMT_JOB_CLAIM_EXPIRED] = {"job_claim_expired",
+                                   "SELECT j.id FROM jobs j WHERE j.state = 'running' "
+                                   "AND j.lease_expires_at <= NOW(6) AND " JOB_NOT_BLOCKED
+                                   " ORDER BY j.lease_expires_at, j.id LIMIT ? "
+                                   "FOR UPDATE SKIP LOCKED",
+                                   DB_STMT_RETRY_SAFE},
+    /* (limit) -> ids of pending jobs that are due, oldest due first, locked; rows another
+     * claim holds are skipped (range of jobs_due) */
+    [DB_STMT_JOB_CLAIM_DUE] = {"job_claim_due",
+                               "SELECT j.id FROM jobs j WHERE j.state = 'pending' "
+                               "AND j.next_attempt_at <= NOW(6) AND " JOB_NOT_BLOCKED
+                               " ORDER BY j.next_attempt_at, j.id LIMIT ? "
+                               "FOR UPDATE SKIP LOCKED",
+                               DB_STMT_RETRY_SAFE},
+    /* (owner, lease microseconds, id): a row the claim holds locked */
+    [DB_STMT_JOB_CLAIM_TAKE] = {"job_claim_take",
+                                "UPDATE jobs SET state = 'running', attempts = attempts + 1, "
+                                "claimed_by = ?, lease_expires_at = NOW(6) + INTERVAL ? "
+                                "MICROSECOND WHERE id = ?",
+                                0},
+    /* (vpn_config_id, id) -> 1 if an earlier agent job of the VPN is unfinished */
+    [DB_STMT_JOB_BLOCKED] = {"job_blocked",
+                             "SELECT EXISTS (SELECT 1 FROM jobs WHERE vpn_config_id = ? "
+                             "AND id < ? AND state IN ('pending', 'running') "
+                             "AND kind <> 'notify')",
+                             DB_STMT_RETRY_SAFE},
+    /* (id, owner) -> attempts of the job while it runs under owner, locked */
+    [DB_STMT_JOB_OWNED] = {"job_owned",
+                           "SELECT attempts FROM jobs WHERE id = ? AND state = 'running' "
+                           "AND claimed_by = ? FOR UPDATE",
+                           DB_STMT_RETRY_SAFE},
+    /*
+     * The ends of a run, each guarded by "still running under this owner": a worker whose
+     * lease ran out and whose job another worker took matches nothing.
+     */
+    /* (result, id, owner) */
+    [DB_STMT_JOB_DONE] = {"job_done",
+                          "UPDATE jobs SET state = 'done', result = ?, lease_expires_at = NULL, "
+                          "finished_at = NOW(6) WHERE id = ? AND state = 'running' "
+                          "AND claimed_by = ?",
+                          0},
+    /* (delay microseconds, error, id, owner) */
+    [DB_STMT_JOB_RETRY] = {"job_retry",
+                           "UPDATE jobs SET state = 'pending', lease_expires_at = NULL, "
+                           "next_attempt_at = NOW(6) + INTERVAL ? MICROSECOND, "
+                           "last_error = LEFT(?, 4096) WHERE id = ? AND state = 'running' "
+                           "AND claimed_by = ?",
+                           0},
+    /* (delay microseconds, id, owner): the claim's attempt given back */
+    [DB_STMT_JOB_DEFER] = {"job_defer",
+                           "UPDATE jobs SET state = 'pending', lease_expires_at = NULL, "
+                           "attempts = GREATEST(attempts, 1) - 1, "
+                           "next_attempt_at = NOW(6) + INTERVAL ? MICROSECOND "
+                           "WHERE id = ? AND state = 'running' AND claimed_by = ?",
+                           0},
+    /* (error, id, owner) */
+    [DB_STMT_JOB_FAIL] = {"job_fail",
+                          "UPDATE jobs SET state = 'failed', lease_expires_at = NULL, "
+                          "last_error = LEFT(?, 4096), finished_at = NOW(6) "
+                          "WHERE id = ? AND state = 'running' AND claimed_by = ?",
+                          0},
 
     /*
      * (address, vpn_config_id): node, owner, type and kind all come from the config, which

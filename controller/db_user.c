@@ -177,6 +177,16 @@ static int set_status_tx(struct db_conn *c, void *userdata)
 	return db_exec(c, DB_STMT_AUDIT_USER_STATUS, a, ARRAY_SIZE(a), NULL, NULL);
 }
 
+int db_user_set_status_in_tx(struct db_conn *c, uint64_t actor_id, uint64_t user_id,
+                             enum user_status status)
+{
+	struct set_status x = {actor_id, user_id, status};
+
+	if (!user_status_to_string(status))
+		return -EINVAL;
+	return set_status_tx(c, &x);
+}
+
 int db_user_set_status(struct db_conn *c, uint64_t actor_id, uint64_t user_id,
                        enum user_status status)
 {

@@ -47,6 +47,9 @@ int db_user_get_by_telegram(struct db_conn *c, int64_t telegram_id, struct db_us
 /* Sets the status; actor_id 0 means the controller itself. -EALREADY if already so. */
 int db_user_set_status(struct db_conn *c, uint64_t actor_id, uint64_t user_id,
                        enum user_status status);
+/* The same inside the caller's transaction (a ban revokes the user's VPNs with it). */
+int db_user_set_status_in_tx(struct db_conn *c, uint64_t actor_id, uint64_t user_id,
+                             enum user_status status);
 
 /* Grants role ("admin", "superadmin") until expires_at_us (0: no expiry); granting again
  * renews. A past expiry is -EINVAL. */

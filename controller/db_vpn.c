@@ -20,6 +20,8 @@ static void vpn_clear(struct db_vpn *v)
 	free(v->config);
 	free(v->peer_public_key);
 	free(v->extra);
+	free(v->private_key_enc);
+	free(v->preshared_key_enc);
 }
 
 struct db_vpn *db_vpn_free(struct db_vpn *v)
@@ -62,7 +64,10 @@ static int vpn_from_row(const struct db_row *row, struct db_vpn *v)
 	    (r = db_record_time(row, 12, &v->activated_at_us)) < 0 ||
 	    (r = db_record_time(row, 13, &v->expires_at_us)) < 0 ||
 	    (r = db_record_time(row, 14, &v->revoked_at_us)) < 0 ||
-	    (r = db_record_time(row, 15, &v->updated_at_us)) < 0)
+	    (r = db_record_time(row, 15, &v->updated_at_us)) < 0 ||
+	    (r = db_record_blobdup(row, 16, &v->private_key_enc, &v->private_key_enc_len)) < 0 ||
+	    (r = db_record_blobdup(row, 17, &v->preshared_key_enc, &v->preshared_key_enc_len)) < 0 ||
+	    (r = db_row_uint(row, 18, &v->rx_seen)) < 0 || (r = db_row_uint(row, 19, &v->tx_seen)) < 0)
 		return r == -ENOMEM ? r : -EBADMSG;
 	v->is_trial = trial != 0;
 	return 0;
@@ -139,6 +144,33 @@ int db_vpn_list_expired(struct db_conn *c, unsigned limit, struct db_vpn **ret, 
 	return list(c, DB_STMT_VPN_LIST_EXPIRED, &DB_UINT(limit), 1, ret, ret_n);
 }
 
+int db_vpn_list_node_live(struct db_conn *c, uint64_t node_id, struct db_vpn **ret,
+                          size_t *ret_n)
+{
+	return list(c, DB_STMT_VPN_LIST_NODE_LIVE, &DB_UINT(node_id), 1, ret, ret_n);
+}
+
+int db_vpn_get_by_node_key(struct db_conn *c, uint64_t node_id, const char *public_key,
+                           struct db_vpn **ret)
+{
+	struct db_vpn *v = NULL;
+	size_t n = 0;
+	int r;
+
+	if (!public_key)
+		return -EINVAL;
+	struct db_param p[] = {DB_UINT(node_id), DB_TEXT(public_key)};
+	r = list(c, DB_STMT_VPN_GET_BY_NODE_KEY, p, ARRAY_SIZE(p), &v, &n);
+	if (r < 0)
+		return r;
+	if (n != 1) {
+		db_vpns_free(v, n);
+		return -ENOENT;
+	}
+	*ret = v;
+	return 0;
+}
+
 /* ---- create ---- */
 
 struct create {
@@ -161,6 +193,13 @@ static int why_row(const struct db_row *row, void *userdata)
 	return 1;
 }
 
+static bool vpn_new_valid(const struct db_vpn_new *n)
+{
+	return n && vpn_type_to_string(n->type) && n->name &&
+	       (n->private_key_enc || !n->private_key_enc_len) &&
+	       (n->preshared_key_enc || !n->preshared_key_enc_len);
+}
+
 static int create_tx(struct db_conn *c, void *userdata)
 {
 	struct create *x = userdata;
@@ -171,6 +210,8 @@ static int create_tx(struct db_conn *c, void *userdata)
 	                       DB_TEXT(n->name),
 	                       DB_TEXT(n->config ? n->config : "{}"),
 	                       db_record_opt_text(n->peer_public_key),
+	                       db_record_opt_blob(n->private_key_enc, n->private_key_enc_len),
+	                       db_record_opt_blob(n->preshared_key_enc, n->preshared_key_enc_len),
 	                       DB_UINT(n->is_trial),
 	                       expires,
 	                       DB_UINT(n->user_id),
@@ -206,9 +247,24 @@ int db_vpn_create(struct db_conn *c, uint64_t actor_id, const struct db_vpn_new 
 	struct create x = {actor_id, n, 0};
 	int r;
 
-	if (!vpn_type_to_string(n->type) || !n->name)
+	if (!vpn_new_valid(n))
 		return -EINVAL;
 	r = db_tx_run(c, create_tx, &x);
+	if (r < 0)
+		return r;
+	*ret_id = x.id;
+	return 0;
+}
+
+int db_vpn_create_in_tx(struct db_conn *c, uint64_t actor_id, const struct db_vpn_new *n,
+                        uint64_t *ret_id)
+{
+	struct create x = {actor_id, n, 0};
+	int r;
+
+	if (!vpn_new_valid(n))
+		return -EINVAL;
+	r = create_tx(c, &x);
 	if (r < 0)
 		return r;
 	*ret_id = x.id;
@@ -223,6 +279,7 @@ struct transition {
 	const char *config, *reason;
 	const struct db_ip_address *addresses;
 	size_t n_addresses;
+	bool due_only; /* expire: only while the expiry has passed */
 };
 
 static int status_row(const struct db_row *row, void *userdata)
@@ -248,7 +305,10 @@ static int refused(struct db_conn *c, const struct transition *x)
 	if (rows == 0)
 		return -ENOENT;
 	r = vpn_next(now, x->event, &to);
-	return r < 0 ? r : -EIO; /* allowed, yet the guard did not match: a bug */
+	if (r < 0)
+		return r;
+	/* allowed, yet the guard did not match: no longer due, or a bug */
+	return x->due_only ? -ESTALE : -EIO;
 }
 
 static int transition_tx(struct db_conn *c, void *userdata)
@@ -275,7 +335,8 @@ static int transition_tx(struct db_conn *c, void *userdata)
 		break;
 	}
 	case VPN_EVENT_EXPIRE:
-		r = db_exec(c, DB_STMT_VPN_EXPIRE, &DB_UINT(x->id), 1, &affected, NULL);
+		r = db_exec(c, x->due_only ? DB_STMT_VPN_EXPIRE_DUE : DB_STMT_VPN_EXPIRE,
+		            &DB_UINT(x->id), 1, &affected, NULL);
 		break;
 	case VPN_EVENT_REVOKE: {
 		struct db_param p[] = {db_record_opt_text(x->reason), DB_UINT(x->id)};
@@ -316,7 +377,7 @@ static int transition_tx(struct db_conn *c, void *userdata)
 int db_vpn_activate(struct db_conn *c, uint64_t actor_id, uint64_t id, const char *config,
                     const struct db_ip_address *addresses, size_t n)
 {
-	struct transition x = {actor_id, id, VPN_EVENT_ACTIVATE, config, NULL, addresses, n};
+	struct transition x = {actor_id, id, VPN_EVENT_ACTIVATE, config, NULL, addresses, n, false};
 
 	if (n && !addresses)
 		return -EINVAL;
@@ -325,16 +386,135 @@ int db_vpn_activate(struct db_conn *c, uint64_t actor_id, uint64_t id, const cha
 
 int db_vpn_revoke(struct db_conn *c, uint64_t actor_id, uint64_t id, const char *reason)
 {
-	struct transition x = {actor_id, id, VPN_EVENT_REVOKE, NULL, reason, NULL, 0};
+	struct transition x = {actor_id, id, VPN_EVENT_REVOKE, NULL, reason, NULL, 0, false};
 
 	return db_tx_run(c, transition_tx, &x);
 }
 
+int db_vpn_revoke_in_tx(struct db_conn *c, uint64_t actor_id, uint64_t id, const char *reason)
+{
+	struct transition x = {actor_id, id, VPN_EVENT_REVOKE, NULL, reason, NULL, 0, false};
+
+	return transition_tx(c, &x);
+}
+
 int db_vpn_expire(struct db_conn *c, uint64_t actor_id, uint64_t id)
 {
-	struct transition x = {actor_id, id, VPN_EVENT_EXPIRE, NULL, NULL, NULL, 0};
+	struct transition x = {actor_id, id, VPN_EVENT_EXPIRE, NULL, NULL, NULL, 0, false};
 
 	return db_tx_run(c, transition_tx, &x);
+}
+
+int db_vpn_expire_in_tx(struct db_conn *c, uint64_t actor_id, uint64_t id)
+{
+	struct transition x = {actor_id, id, VPN_EVENT_EXPIRE, NULL, NULL, NULL, 0, false};
+
+	return transition_tx(c, &x);
+}
+
+int db_vpn_expire_due_in_tx(struct db_conn *c, uint64_t actor_id, uint64_t id)
+{
+	struct transition x = {actor_id, id, VPN_EVENT_EXPIRE, NULL, NULL, NULL, 0, true};
+
+	return transition_tx(c, &x);
+}
+
+/* ---- payments' helpers ---- */
+
+#define VPN_EXTEND_MONTHS_MAX 1200
+
+static int time_row(const struct db_row *row, void *userdata)
+{
+	return db_record_time(row, 0, userdata) < 0 ? -EBADMSG : 1;
+}
+
+int db_vpn_extend_in_tx(struct db_conn *c, uint64_t actor_id, uint64_t id, unsigned months,
+                        int64_t *ret_expires_at_us)
+{
+	struct db_param p[] = {DB_UINT(months), DB_UINT(id)};
+	uint64_t affected = 0, rows = 0;
+	int64_t expires = 0;
+	int r;
+
+	if (months == 0 || months > VPN_EXTEND_MONTHS_MAX)
+		return -EINVAL;
+	r = db_exec(c, DB_STMT_VPN_EXTEND, p, ARRAY_SIZE(p), &affected, NULL);
+	if (r < 0)
+		return r;
+	if (affected == 0) {
+		enum vpn_status now;
+
+		r = db_query(c, DB_STMT_VPN_STATUS, &DB_UINT(id), 1, status_row, &now, &rows);
+		if (r < 0)
+			return r;
+		return rows ? -EPERM : -ENOENT;
+	}
+	r = db_query(c, DB_STMT_VPN_EXPIRES_AT, &DB_UINT(id), 1, time_row, &expires, NULL);
+	if (r < 0)
+		return r;
+	struct db_param a[] = {db_record_opt_id(actor_id), DB_UINT(months), DB_UINT(id)};
+	r = db_exec(c, DB_STMT_AUDIT_VPN_EXTEND, a, ARRAY_SIZE(a), NULL, NULL);
+	if (r < 0)
+		return r;
+	if (ret_expires_at_us)
+		*ret_expires_at_us = expires;
+	return 0;
+}
+
+static int id_row(const struct db_row *row, void *userdata)
+{
+	return db_row_uint(row, 0, userdata) < 0 ? -EBADMSG : 1;
+}
+
+int db_vpn_find_live_paid_in_tx(struct db_conn *c, uint64_t user_id, enum vpn_type type,
+                                uint64_t *ret_id)
+{
+	const char *t = vpn_type_to_string(type);
+	uint64_t id = 0, rows = 0;
+	int r;
+
+	if (!t)
+		return -EINVAL;
+	struct db_param p[] = {DB_UINT(user_id), DB_TEXT(t)};
+	r = db_query(c, DB_STMT_VPN_FIND_LIVE_PAID, p, ARRAY_SIZE(p), id_row, &id, &rows);
+	if (r < 0)
+		return r;
+	if (rows == 0)
+		return -ENOENT;
+	*ret_id = id;
+	return 0;
+}
+
+struct id_list {
+	uint64_t *v;
+	size_t n, cap;
+};
+
+static int id_list_row(const struct db_row *row, void *userdata)
+{
+	struct id_list *l = userdata;
+	int r;
+
+	r = db_record_grow((void **)&l->v, &l->cap, l->n, sizeof(*l->v));
+	if (r < 0)
+		return r;
+	return db_row_uint(row, 0, &l->v[l->n++]) < 0 ? -EBADMSG : 0;
+}
+
+int db_vpn_list_user_live_in_tx(struct db_conn *c, uint64_t user_id, uint64_t **ret_ids,
+                                size_t *ret_n)
+{
+	struct id_list l = {0};
+	int r;
+
+	r = db_query(c, DB_STMT_VPN_LIST_USER_LIVE, &DB_UINT(user_id), 1, id_list_row, &l, NULL);
+	if (r < 0) {
+		free(l.v);
+		return r;
+	}
+	*ret_ids = l.v;
+	*ret_n = l.n;
+	return 0;
 }
 
 /* ---- clean-up and accounting ---- */
@@ -378,4 +558,204 @@ int db_vpn_add_bandwidth(struct db_conn *c, uint64_t id, uint64_t bytes)
 	if (r < 0)
 		return r;
 	return affected ? 0 : -ENOENT;
+}
+
+/* ---- traffic ---- */
+
+/* A config's key and the totals seen last time (DB_STMT_VPN_TRAFFIC_SEEN). */
+struct seen {
+	uint64_t id, rx, tx;
+	char key[45]; /* base64 of 32 bytes, NUL-terminated */
+};
+
+struct seen_list {
+	struct seen *v;
+	size_t n, cap;
+};
+
+static int seen_row(const struct db_row *row, void *userdata)
+{
+	struct seen_list *l = userdata;
+	struct seen *s;
+	const char *key;
+	size_t len;
+	int r;
+
+	r = db_record_grow((void **)&l->v, &l->cap, l->n, sizeof(*l->v));
+	if (r < 0)
+		return r;
+	s = &l->v[l->n++];
+	if (db_row_uint(row, 0, &s->id) < 0 || db_row_bytes(row, 1, &key, &len) < 0 ||
+	    len >= sizeof(s->key) || db_row_uint(row, 2, &s->rx) < 0 ||
+	    db_row_uint(row, 3, &s->tx) < 0)
+		return -EBADMSG;
+	memcpy(s->key, key, len);
+	s->key[len] = '\0';
+	return 0;
+}
+
+static int cmp_seen(const void *a, const void *b)
+{
+	return strcmp(((const struct seen *)a)->key, ((const struct seen *)b)->key);
+}
+
+static int cmp_sample_ptr(const void *a, const void *b)
+{
+	const struct db_traffic_sample *x = *(const struct db_traffic_sample *const *)a;
+	const struct db_traffic_sample *y = *(const struct db_traffic_sample *const *)b;
+
+	return strcmp(x->public_key, y->public_key);
+}
+
+/* What a new total adds to a seen one: the difference, or all of it if the agent's
+ * counter went back (it lost its totals and started again from zero). */
+static uint64_t counted(uint64_t total, uint64_t seen)
+{
+	return total >= seen ? total - seen : total;
+}
+
+static int any_row(const struct db_row *row, void *userdata)
+{
+	(void)row, (void)userdata;
+	return 1;
+}
+
+struct traffic {
+	uint64_t node_id;
+	const struct db_traffic_sample *const *sorted; /* by key, no duplicates */
+	size_t n;
+	uint64_t updated;
+	struct db_param batch[4 * VPN_TRAFFIC_BATCH];
+	size_t in_batch;
+};
+
+/* Sends the batch (the unused rows with id 0, which matches no config). */
+static int flush(struct db_conn *c, struct traffic *x)
+{
+	int r;
+
+	if (x->in_batch == 0)
+		return 0;
+	for (size_t i = 4 * x->in_batch; i < ARRAY_SIZE(x->batch); i++)
+		x->batch[i] = DB_UINT(0);
+	/* bandwidth_bytes is BIGINT UNSIGNED: an overflow is an error (-EINVAL), and the
+	 * transaction rolls back whole */
+	r = db_exec(c, DB_STMT_VPN_TRAFFIC_APPLY, x->batch, ARRAY_SIZE(x->batch), NULL, NULL);
+	if (r < 0)
+		return r;
+	x->updated += x->in_batch;
+	x->in_batch = 0;
+	return 0;
+}
+
+static int traffic_tx(struct db_conn *c, void *userdata)
+{
+	struct traffic *x = userdata;
+	struct seen_list l = {0};
+	uint64_t rows = 0;
+	size_t i = 0, k = 0;
+	int r;
+
+	x->updated = 0;
+	x->in_batch = 0;
+	/*
+	 * The node's row first: the other pollers of this node wait here until this
+	 * transaction ends. A locking read opens no snapshot, so the plain read below takes
+	 * its snapshot after the wait and sees the totals the previous poller stored.
+	 */
+	r = db_query(c, DB_STMT_NODE_LOCK, &DB_UINT(x->node_id), 1, any_row, NULL, &rows);
+	if (r < 0)
+		goto out;
+	if (rows == 0) {
+		r = -ENOENT;
+		goto out;
+	}
+	r = db_query(c, DB_STMT_VPN_TRAFFIC_SEEN, &DB_UINT(x->node_id), 1, seen_row, &l, NULL);
+	if (r < 0)
+		goto out;
+	if (l.n > 1)
+		qsort(l.v, l.n, sizeof(*l.v), cmp_seen);
+
+	/* Both sorted by key: one merge walk. */
+	while (i < x->n && k < l.n) {
+		const struct db_traffic_sample *s = x->sorted[i];
+		struct seen *cfg = &l.v[k];
+		int d = strcmp(s->public_key, cfg->key);
+		struct db_param *p;
+		uint64_t bytes;
+
+		if (d < 0) {
+			i++; /* a peer the controller does not know on this node */
+			continue;
+		}
+		if (d > 0) {
+			k++; /* a config the agent did not report */
+			continue;
+		}
+		i++, k++;
+		if (s->rx == cfg->rx && s->tx == cfg->tx)
+			continue;
+		if (__builtin_add_overflow(counted(s->rx, cfg->rx), counted(s->tx, cfg->tx),
+		                           &bytes)) {
+			r = -EINVAL;
+			goto out;
+		}
+		p = &x->batch[4 * x->in_batch++];
+		p[0] = DB_UINT(cfg->id);
+		p[1] = DB_UINT(bytes);
+		p[2] = DB_UINT(s->rx);
+		p[3] = DB_UINT(s->tx);
+		if (x->in_batch == VPN_TRAFFIC_BATCH) {
+			r = flush(c, x);
+			if (r < 0)
+				goto out;
+		}
+	}
+	r = flush(c, x);
+out:
+	free(l.v);
+	return r;
+}
+
+int db_vpn_traffic_apply(struct db_conn *c, uint64_t node_id, const struct db_traffic_sample *s,
+                         size_t n, uint64_t *ret_updated)
+{
+	const struct db_traffic_sample **sorted = NULL;
+	struct traffic *x = NULL;
+	int r;
+
+	if (n && !s)
+		return -EINVAL;
+	x = calloc(1, sizeof(*x));
+	sorted = calloc(n ? n : 1, sizeof(*sorted));
+	if (!x || !sorted) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!s[i].public_key) {
+			r = -EINVAL;
+			goto out;
+		}
+		sorted[i] = &s[i];
+	}
+	if (n > 1)
+		qsort(sorted, n, sizeof(*sorted), cmp_sample_ptr);
+	for (size_t i = 1; i < n; i++)
+		if (!strcmp(sorted[i - 1]->public_key, sorted[i]->public_key)) {
+			r = -EINVAL; /* which of the two totals would be right? */
+			goto out;
+		}
+	x->node_id = node_id;
+	x->sorted = sorted;
+	x->n = n;
+	r = db_tx_run(c, traffic_tx, x);
+	if (r < 0)
+		goto out;
+	if (ret_updated)
+		*ret_updated = x->updated;
+out:
+	free(x);
+	free(sorted);
+	return r;
 }

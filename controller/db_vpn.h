@@ -8,8 +8,11 @@
  * so that a live address always belongs to a live config.
  *
  * Transactions: the functions that change something open their own (c must not be in
- * one) and write their audit_log row in it, except db_vpn_add_bandwidth (see there).
- * Reads run outside any transaction. actor_id 0 means the controller itself.
+ * one) and write their audit_log row in it, except db_vpn_add_bandwidth and
+ * db_vpn_traffic_apply (accounting, see there). The _in_tx functions do the same inside
+ * the caller's transaction, so that a config and its job commit together; an error there
+ * breaks that transaction (db.h). Reads run in whatever c is in. actor_id 0 means the
+ * controller itself.
  *
  * Errors as in db.h, plus:
  *   -ENOENT    no such config (or user, or node)
@@ -19,6 +22,7 @@
  *   -EPERM     not allowed from the config's state; or the user is banned or the node
  *              is not active (creation)
  *   -EINVAL    a constraint refused the data (bad JSON, an expiry in the past, ...)
+ *   -ESTALE    (db_vpn_expire_due_in_tx) no longer due
  */
 #pragma once
 
@@ -42,6 +46,11 @@ struct db_vpn {
 	char *extra; /* JSON object; "revocation": {"reason", "at"} once revoked */
 	int64_t created_at_us, activated_at_us, expires_at_us, revoked_at_us; /* 0: none */
 	int64_t updated_at_us;
+	/* The client's private key and the preshared key, sealed with the master key by the
+	 * caller (this module never sees them in the clear); NULL, 0: none. */
+	uint8_t *private_key_enc, *preshared_key_enc;
+	size_t private_key_enc_len, preshared_key_enc_len;
+	uint64_t rx_seen, tx_seen; /* the agent's totals at the last accounting */
 };
 
 struct db_vpn_new {
@@ -52,6 +61,10 @@ struct db_vpn_new {
 	const char *peer_public_key; /* NULL: none (WireGuard only) */
 	int64_t expires_at_us;       /* 0: never; must be in the future */
 	bool is_trial;
+	const uint8_t *private_key_enc; /* sealed, 1..255 bytes; NULL: none */
+	size_t private_key_enc_len;
+	const uint8_t *preshared_key_enc; /* sealed, 1..255 bytes; NULL: none */
+	size_t preshared_key_enc_len;
 };
 
 struct db_vpn *db_vpn_free(struct db_vpn *v);
@@ -61,6 +74,9 @@ struct db_vpn *db_vpns_free(struct db_vpn *v, size_t n);
 /* Creates a pending config; *ret_id is its id. */
 int db_vpn_create(struct db_conn *c, uint64_t actor_id, const struct db_vpn_new *n,
                   uint64_t *ret_id);
+/* The same, inside the caller's transaction. */
+int db_vpn_create_in_tx(struct db_conn *c, uint64_t actor_id, const struct db_vpn_new *n,
+                        uint64_t *ret_id);
 
 /*
  * pending -> active, recording the n addresses the agent allocated (db_ip.h) in the same
@@ -74,8 +90,42 @@ int db_vpn_activate(struct db_conn *c, uint64_t actor_id, uint64_t id, const cha
  * reason NULL: none given. Releases the config's addresses. */
 int db_vpn_revoke(struct db_conn *c, uint64_t actor_id, uint64_t id, const char *reason);
 
+/* The same, inside the caller's transaction. */
+int db_vpn_revoke_in_tx(struct db_conn *c, uint64_t actor_id, uint64_t id, const char *reason);
+
 /* pending/active -> expired. Releases the config's addresses. */
 int db_vpn_expire(struct db_conn *c, uint64_t actor_id, uint64_t id);
+/* The same, inside the caller's transaction. */
+int db_vpn_expire_in_tx(struct db_conn *c, uint64_t actor_id, uint64_t id);
+/*
+ * The expiry sweep's expire, inside the caller's transaction: like db_vpn_expire_in_tx,
+ * but only while expires_at has passed by the database's clock; -ESTALE if the config is
+ * live and no longer due (a payment extended it after the sweep listed it).
+ */
+int db_vpn_expire_due_in_tx(struct db_conn *c, uint64_t actor_id, uint64_t id);
+
+/*
+ * Inside the caller's transaction: a live (pending or active) config's expiry moves
+ * `months` (1..1200) calendar months on, from its expiry or from now if that is later (a
+ * config that never expired gets now + months); *ret_expires_at_us (optional) is the new
+ * expiry. Jan 31 + 1 month is Feb 28 (29). -EPERM if the config has ended. Audited
+ * (vpn.extend).
+ */
+int db_vpn_extend_in_tx(struct db_conn *c, uint64_t actor_id, uint64_t id, unsigned months,
+                        int64_t *ret_expires_at_us);
+
+/*
+ * Inside the caller's transaction: the user's newest live (pending or active) paid config
+ * of that type that has an expiry (a comp that never expires is not extended), its row
+ * locked until the transaction ends. -ENOENT if none.
+ */
+int db_vpn_find_live_paid_in_tx(struct db_conn *c, uint64_t user_id, enum vpn_type type,
+                                uint64_t *ret_id);
+
+/* Inside the caller's transaction: the ids of the user's live configs, ascending, their
+ * rows locked (a ban revokes them). *ret_ids (free()) has *ret_n; none is 0, NULL. */
+int db_vpn_list_user_live_in_tx(struct db_conn *c, uint64_t user_id, uint64_t **ret_ids,
+                                size_t *ret_n);
 
 /*
  * Releases the live addresses of configs that ended without going through
@@ -92,7 +142,35 @@ int db_vpn_cleanup(struct db_conn *c, uint64_t actor_id, uint64_t *ret_released)
  */
 int db_vpn_add_bandwidth(struct db_conn *c, uint64_t id, uint64_t bytes);
 
+/* A node's agent reports traffic as totals per peer (public key). */
+struct db_traffic_sample {
+	const char *public_key;
+	uint64_t rx, tx; /* bytes since the agent started counting this peer */
+};
+
+/*
+ * Accounts one poll of a node's traffic, in a transaction of its own that first locks
+ * the node's row, so that two controllers polling at once take turns and count each byte
+ * once. For each sample whose key is a config's of that node (any status: traffic before
+ * a revoke counts): the difference to the totals seen last time (the whole total if it is
+ * lower: the agent lost its counters) is added to bandwidth_bytes, and the totals become
+ * the seen ones. A sample equal to the seen totals costs no write; unknown keys are
+ * ignored. *ret_updated (optional) counts the configs written. -EINVAL (nothing applied)
+ * if a key appears twice, or a bandwidth would overflow 64 bits. -ENOENT: no such node.
+ */
+int db_vpn_traffic_apply(struct db_conn *c, uint64_t node_id, const struct db_traffic_sample *s,
+                         size_t n, uint64_t *ret_updated);
+
 int db_vpn_get(struct db_conn *c, uint64_t id, struct db_vpn **ret);
+
+/* The config of node_id with that peer key (any status); -ENOENT. */
+int db_vpn_get_by_node_key(struct db_conn *c, uint64_t node_id, const char *public_key,
+                           struct db_vpn **ret);
+
+/* The pending and active configs of a node (a resync's desired peer set): the active
+ * ones, then the pending ones, each by id; *ret (db_vpns_free) has *ret_n. */
+int db_vpn_list_node_live(struct db_conn *c, uint64_t node_id, struct db_vpn **ret,
+                          size_t *ret_n);
 
 /* A user's configs, newest first, at most limit; *ret (db_vpns_free) has *ret_n. */
 int db_vpn_list_by_user(struct db_conn *c, uint64_t user_id, unsigned limit, struct db_vpn **ret,

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * wgfleet-controller: one binary, subcommands dispatched from a table (wg(8)'s shape).
- * `migrate` brings the database schema up to date; the service (`run`) comes with the
- * controller service issue.
+ * `migrate` brings the database schema up to date, `genkey` makes a master key, `run` is
+ * the service.
  */
 #include <stdio.h>
 #include <string.h>
@@ -11,7 +11,9 @@
 #include "controller.h"
 
 static const struct controller_command commands[] = {
+    {"run", cmd_run, "run the service: the API, job workers, node poller, expiry sweeper"},
     {"migrate", cmd_migrate, "apply the database schema migrations, or list them (--status)"},
+    {"genkey", cmd_genkey, "write a new master key to a file (mode 0600)"},
 };
 
 static void usage(FILE *f)

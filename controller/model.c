@@ -34,6 +34,19 @@ static const char *const node_state_names[_NODE_STATE_MAX] = {
     [NODE_DISABLED] = "disabled",
 };
 
+static const char *const node_health_names[_NODE_HEALTH_MAX] = {
+    [NODE_HEALTH_UNKNOWN] = "unknown",
+    [NODE_HEALTH_HEALTHY] = "healthy",
+    [NODE_HEALTH_UNHEALTHY] = "unhealthy",
+};
+
+static const char *const job_kind_names[_JOB_KIND_MAX] = {
+    [JOB_PROVISION] = "provision",
+    [JOB_REVOKE] = "revoke",
+    [JOB_RESYNC] = "resync",
+    [JOB_NOTIFY] = "notify",
+};
+
 static const char *const job_state_names[_JOB_STATE_MAX] = {
     [JOB_PENDING] = "pending",
     [JOB_RUNNING] = "running",
@@ -87,7 +100,9 @@ NAMES(vpn_type, vpn_type_names)
 NAMES(vpn_status, vpn_status_names)
 NAMES(ip_kind, ip_kind_names)
 NAMES(node_state, node_state_names)
+NAMES(node_health, node_health_names)
 NAMES(job_state, job_state_names)
+NAMES(job_kind, job_kind_names)
 NAMES(payment_method, payment_method_names)
 NAMES(payment_status, payment_status_names)
 

@@ -41,12 +41,29 @@ enum node_state {
 	_NODE_STATE_MAX,
 };
 
+/* How the last polls of a node went: unknown until the first one. */
+enum node_health {
+	NODE_HEALTH_UNKNOWN,
+	NODE_HEALTH_HEALTHY,
+	NODE_HEALTH_UNHEALTHY,
+	_NODE_HEALTH_MAX,
+};
+
 enum job_state {
 	JOB_PENDING,
 	JOB_RUNNING,
 	JOB_DONE,
 	JOB_FAILED,
 	_JOB_STATE_MAX,
+};
+
+/* What a job does: the first three talk to a node's agent, notify sends a webhook. */
+enum job_kind {
+	JOB_PROVISION,
+	JOB_REVOKE,
+	JOB_RESYNC,
+	JOB_NOTIFY,
+	_JOB_KIND_MAX,
 };
 
 enum payment_method {
@@ -69,7 +86,9 @@ const char *vpn_type_to_string(enum vpn_type t);
 const char *vpn_status_to_string(enum vpn_status s);
 const char *ip_kind_to_string(enum ip_kind k);
 const char *node_state_to_string(enum node_state s);
+const char *node_health_to_string(enum node_health h);
 const char *job_state_to_string(enum job_state s);
+const char *job_kind_to_string(enum job_kind k);
 const char *payment_method_to_string(enum payment_method m);
 const char *payment_status_to_string(enum payment_status s);
 
@@ -79,7 +98,9 @@ int vpn_type_from_string(const char *s, size_t len, enum vpn_type *ret);
 int vpn_status_from_string(const char *s, size_t len, enum vpn_status *ret);
 int ip_kind_from_string(const char *s, size_t len, enum ip_kind *ret);
 int node_state_from_string(const char *s, size_t len, enum node_state *ret);
+int node_health_from_string(const char *s, size_t len, enum node_health *ret);
 int job_state_from_string(const char *s, size_t len, enum job_state *ret);
+int job_kind_from_string(const char *s, size_t len, enum job_kind *ret);
 int payment_method_from_string(const char *s, size_t len, enum payment_method *ret);
 int payment_status_from_string(const char *s, size_t len, enum payment_status *ret);
 

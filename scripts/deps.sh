@@ -23,6 +23,11 @@ packages=(
   mariadb-server mariadb-client openssl
   # benchmarks
   hyperfine
+  # test_qrpng reads the controller's QR code PNGs back with an independent decoder
+  zbar-tools
+  # the package test (cpack -G DEB, dpkg-shlibdeps, deb-systemd-helper, useradd) and the
+  # demo test (a git clone of the repository); scripts/demo uses curl
+  dpkg-dev init-system-helpers passwd git curl
 )
 
 missing=()

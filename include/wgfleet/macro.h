@@ -10,6 +10,9 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Evaluates each argument once. */
+#define MIN(a, b) __extension__({ __typeof__(a) _a = (a); __typeof__(b) _b = (b); _a < _b ? _a : _b; })
+
 /* Run f(&var) when var leaves scope; f must accept a pointer to NULL. */
 #define _cleanup_(f) __attribute__((cleanup(f)))
 

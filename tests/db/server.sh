@@ -9,6 +9,11 @@
 #   server.sh stop STATE_DIR    clean shutdown (innodb_fast_shutdown=2, SIGTERM, wait until
 #                               the process is really gone), datadir removed
 #   server.sh url STATE_DIR     prints the server's URL
+#   server.sh restart STATE_DIR a crash and a restart: mariadbd killed (SIGKILL) and started
+#                               again on the same datadir, port and socket (for tests of
+#                               clients that must survive it; never on the shared fixture
+#                               while other tests use it); WGFLEET_DB_DOWN_SECONDS (default
+#                               0) keeps it down that long in between
 #
 # WGFLEET_DB_SERVER_OPTS (start): more mariadbd options, after ours, so they win; the
 # benchmarks (bench/run-db.sh) use it for durable commits and a bigger buffer pool.
@@ -69,7 +74,48 @@ stop_server() {
 		fi
 		rm -f "$state/mariadbd.pid"
 	fi
-	rm -rf "$data" "$template" "$state/url" "$state/tls"
+	rm -rf "$data" "$template" "$state/url" "$state/tls" "$state/port" "$state/opts"
+}
+
+# launch PORT: mariadbd on the datadir, in the background; sets pid. The options are kept
+# in STATE_DIR/opts so that `restart` starts the same server (WGFLEET_DB_SERVER_OPTS
+# included) however it is called.
+launch() {
+	local tls=$state/tls
+	# stdin/stdout/stderr detached: ctest waits for the test's output pipe to close.
+	setsid mariadbd --no-defaults --user=root --datadir="$data" --socket="$sock" \
+		--port="$1" --bind-address=127.0.0.1 --skip-name-resolve --skip-log-bin \
+		--skip-performance-schema --innodb-buffer-pool-size=128M \
+		--innodb-log-file-size=16M --innodb-flush-log-at-trx-commit=2 \
+		--character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_520_ci \
+		--max-connections=500 --log-error="$log" \
+		--ssl-ca="$tls/ca.pem" --ssl-cert="$tls/server.pem" --ssl-key="$tls/server.key" \
+		${WGFLEET_DB_SERVER_OPTS:-} </dev/null >>"$log" 2>&1 &
+	pid=$!
+	echo "$pid" >"$state/mariadbd.pid"
+	echo "$1" >"$state/port"
+	printf '%s\n' "${WGFLEET_DB_SERVER_OPTS:-}" >"$state/opts"
+}
+
+restart_server() {
+	local pid port i
+	export PATH=$PATH:/usr/sbin:/sbin
+	[ -f "$state/mariadbd.pid" ] && [ -f "$state/port" ] || die "no server in $state"
+	pid=$(cat "$state/mariadbd.pid")
+	port=$(cat "$state/port")
+	gone "$pid" || is_ours "$pid" || die "pid $pid is not our mariadbd"
+	kill -KILL "$pid" 2>/dev/null || true
+	for (( i=0; i<500; i++ )); do gone "$pid" && break; sleep 0.01; done
+	gone "$pid" || die "mariadbd $pid survived SIGKILL for 5 s"
+	sleep "${WGFLEET_DB_DOWN_SECONDS:-0}"
+	WGFLEET_DB_SERVER_OPTS=$(cat "$state/opts")
+	launch "$port"
+	for (( i=0; i<3000; i++ )); do
+		admin ping >/dev/null 2>&1 && { echo "mariadb: restarted, pid $pid, port $port"; return 0; }
+		gone "$pid" && break
+		sleep 0.01
+	done
+	die "mariadbd did not come back on port $port (log: $log)"
 }
 
 start_server() {
@@ -114,17 +160,7 @@ start_server() {
 		cp -a --reflink=auto "$template" "$data"
 		port=$(( 20000 + (RANDOM * 32768 + RANDOM + $$) % 40000 ))
 		t2=$(now_ms)
-		# stdin/stdout/stderr detached: ctest waits for the test's output pipe to close.
-		setsid mariadbd --no-defaults --user=root --datadir="$data" --socket="$sock" \
-			--port="$port" --bind-address=127.0.0.1 --skip-name-resolve --skip-log-bin \
-			--skip-performance-schema --innodb-buffer-pool-size=128M \
-			--innodb-log-file-size=16M --innodb-flush-log-at-trx-commit=2 \
-			--character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_520_ci \
-			--max-connections=500 --log-error="$log" \
-			--ssl-ca="$tls/ca.pem" --ssl-cert="$tls/server.pem" --ssl-key="$tls/server.key" \
-			${WGFLEET_DB_SERVER_OPTS:-} </dev/null >>"$log" 2>&1 &
-		pid=$!
-		echo "$pid" >"$state/mariadbd.pid"
+		launch "$port"
 		for (( i=0; i<3000; i++ )); do
 			admin ping >/dev/null 2>&1 && break
 			gone "$pid" && break
@@ -168,5 +204,6 @@ start)
 	;;
 stop) stop_server ;;
 url) cat "$state/url" ;;
+restart) restart_server ;;
 *) die "unknown command $cmd" ;;
 esac

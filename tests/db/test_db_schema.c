@@ -237,7 +237,10 @@ static void test_nodes(void **state)
 		    -EINVAL);
 	}
 	assert_db(c, SQL(c, "UPDATE nodes SET state = 'draining' WHERE id = ?", DB_UINT(n)), 0);
-	assert_db(c, SQL(c, "UPDATE nodes SET pools = '[]' WHERE id = ?", DB_UINT(n)), -EINVAL);
+	/* an object or (since 0003: the agent's /v1/info lists pools) an array, nothing else */
+	assert_db(c, SQL(c, "UPDATE nodes SET pools = '[]' WHERE id = ?", DB_UINT(n)), 0);
+	assert_db(c, SQL(c, "UPDATE nodes SET pools = '7' WHERE id = ?", DB_UINT(n)), -EINVAL);
+	assert_db(c, SQL(c, "UPDATE nodes SET pools = '\"x\"' WHERE id = ?", DB_UINT(n)), -EINVAL);
 	assert_db(c, SQL(c, "UPDATE nodes SET pools = 'nope' WHERE id = ?", DB_UINT(n)), -EINVAL);
 	assert_db(c, SQL(c, "UPDATE nodes SET agent_url = 'ftp://x' WHERE id = ?", DB_UINT(n)),
 	          -EINVAL);

@@ -60,6 +60,26 @@ static void test_names(void **state)
 		assert_int_equal(job_state_from_string(n, strlen(n), &v), 0);
 		assert_int_equal(v, i);
 	}
+	for (int i = 0; i < _JOB_KIND_MAX; i++) {
+		const char *n = job_kind_to_string((enum job_kind)i);
+		enum job_kind v;
+
+		assert_int_equal(job_kind_from_string(n, strlen(n), &v), 0);
+		assert_int_equal(v, i);
+	}
+	for (int i = 0; i < _NODE_HEALTH_MAX; i++) {
+		const char *n = node_health_to_string((enum node_health)i);
+		enum node_health v;
+
+		assert_int_equal(node_health_from_string(n, strlen(n), &v), 0);
+		assert_int_equal(v, i);
+	}
+	enum job_kind jk;
+	assert_string_equal(job_kind_to_string(JOB_NOTIFY), "notify");
+	assert_null(job_kind_to_string(_JOB_KIND_MAX));
+	assert_int_equal(job_kind_from_string("Notify", 6, &jk), -EINVAL);
+	enum node_health nh;
+	assert_int_equal(node_health_from_string("healthy ", 8, &nh), -EINVAL);
 	enum ip_kind k;
 	assert_int_equal(ip_kind_from_string("trial", 5, &k), 0);
 	assert_int_equal(k, IP_TRIAL);

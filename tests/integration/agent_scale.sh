@@ -57,7 +57,13 @@ echo "restart: same 1000 peers and addresses, boot id $boot1 -> $boot2"
 # kill -9 in the middle of a burst, then restart.
 clients 400 burst &
 cpid=$!
-sleep 1.5
+# The kill must land inside the burst: after the first acknowledgements, not after a fixed
+# time (a loaded machine may take longer than that to start eight clients).
+acked_burst() { cat "$WGF_TMP"/acked.burst.* 2>/dev/null | wc -l; }
+for (( n=0; n<600; n++ )); do
+	[ "$(acked_burst)" -ge 200 ] && break
+	sleep 0.05
+done
 agent_kill
 wait "$cpid" || true
 cat "$WGF_TMP"/acked.burst.* 2>/dev/null | sort >"$WGF_TMP/acked.burst" || true

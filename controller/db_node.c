@@ -258,7 +258,8 @@ static int report_tx(struct db_conn *c, void *userdata)
 	if (rep->ok) {
 		struct db_param p[] = {db_record_opt_text(rep->boot_id), DB_UINT(rep->free_addresses),
 		                       DB_UINT(rep->peers), db_record_opt_text(rep->pools),
-		                       DB_UINT(x->id)};
+		                       db_record_opt_text(rep->public_key),
+		                       db_record_opt_text(rep->endpoint), DB_UINT(x->id)};
 
 		r = db_exec(c, DB_STMT_NODE_REPORT_OK, p, ARRAY_SIZE(p), &affected, NULL);
 		x->boot_changed = b.id && rep->boot_id && strcmp(b.id, rep->boot_id) != 0;

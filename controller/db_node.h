@@ -84,6 +84,9 @@ struct db_node_report {
 	const char *boot_id;  /* ok: the agent's boot id; NULL: keep the stored one */
 	uint64_t free_addresses, peers; /* ok: the agent's figures */
 	const char *pools;    /* ok: JSON array or object; NULL: keep */
+	/* ok: the agent's server key and client endpoint now (an agent that lost its state
+	 * made a new key: configs issued from here on must carry it); NULL: keep */
+	const char *public_key, *endpoint;
 	const char *error;    /* !ok: why (cut to 255 characters); NULL: none */
 	unsigned unhealthy_after; /* !ok: failed polls in a row that make it unhealthy, > 0 */
 };

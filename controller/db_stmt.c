@@ -472,7 +472,8 @@ const struct db_stmt_def db_stmts[DB_STMT__COUNT] = {
                                 "UPDATE nodes SET health = 'healthy', failed_polls = 0, "
                                 "last_seen_at = NOW(6), last_error = NULL, "
                                 "boot_id = IFNULL(?, boot_id), free_addresses = ?, peers = ?, "
-                                "pools = IFNULL(?, pools) WHERE id = ?",
+                                "pools = IFNULL(?, pools), public_key = IFNULL(?, public_key), "
+                                "endpoint = IFNULL(?, endpoint) WHERE id = ?",
                                 0},
     /* (unhealthy_after, error, id): health before failed_polls, so both read the old count
      * (MariaDB assigns left to right) */

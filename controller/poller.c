@@ -176,7 +176,14 @@ static void poll_node(struct poller *p, struct db_conn *c, const struct db_node 
 	    .free_addresses = info->free_addresses,
 	    .peers = info->peers,
 	    .pools = info->pools_json,
+	    .public_key = info->public_key,
+	    .endpoint = info->endpoint,
 	};
+	if (n->public_key && info->public_key && strcmp(n->public_key, info->public_key) != 0)
+		svc_log(p->s, CTL_LOG_WARN,
+		        "node %s: the agent's server key changed (%s -> %s): configs issued before "
+		        "carry the old key and no longer connect; new ones get the new key",
+		        n->name, n->public_key, info->public_key);
 	r = db_node_report(c, n->id, &rep, &changed);
 	if (r < 0) {
 		if (r != -ENOENT)

@@ -84,7 +84,6 @@ wait_for 10 "jobs settled" jobs_settled
 # The node's key as clients see it: the agent's current one (recorded by the poller).
 api admin GET /v1/nodes
 nodekey=$(j ".nodes[] | select(.id == ${NODE_ID[1]}) | .public_key")
-if [ "$nodekey" != "$(wg show "${SIF[1]}" public-key)" ]; then
-	log "NOTE: the node's recorded public key is the agent's old one; configs issued now would not connect"
-fi
+[ "$nodekey" = "$(wg show "${SIF[1]}" public-key)" ] ||
+	wgf_fail "the node's recorded public key $nodekey is not the agent's current one"
 echo "resync: PASS"

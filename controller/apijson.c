@@ -17,8 +17,9 @@ json_t *apijson_time(int64_t us)
 {
 	char buf[32];
 	struct tm tm;
-	/* Floor division: a (theoretical) time before 1970 still rounds down. */
-	time_t sec = (time_t)(us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000));
+	/* Floor division: a (theoretical) time before 1970 still rounds down. Without
+	 * negating us, which overflows for INT64_MIN. */
+	time_t sec = (time_t)(us / 1000000 - (us % 1000000 < 0));
 
 	if (us == 0)
 		return json_null();

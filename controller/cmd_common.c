@@ -20,13 +20,14 @@ int cmd_config_load(const char *cmd, const char *path, struct controller_config 
 
 	r = ctlconf_load(path, ret, &cerr);
 	if (r < 0) {
+		/* "FILE:LINE: reason", as compilers write it, so editors jump to the line. */
 		if (cerr.message[0] && cerr.line)
-			fprintf(stderr, "wgfleet-controller: %s: %s:%u: %s\n", cmd, path, cerr.line,
+			fprintf(stderr, "wgfleet-controller: %s:%u: %s\n", path, cerr.line,
 			        cerr.message);
 		else if (cerr.message[0])
-			fprintf(stderr, "wgfleet-controller: %s: %s: %s\n", cmd, path, cerr.message);
+			fprintf(stderr, "wgfleet-controller: %s: %s\n", path, cerr.message);
 		else
-			fprintf(stderr, "wgfleet-controller: %s: %s: %s\n", cmd, path, strerror(-r));
+			fprintf(stderr, "wgfleet-controller: %s %s: %s\n", cmd, path, strerror(-r));
 	}
 	return r;
 }

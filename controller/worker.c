@@ -346,7 +346,7 @@ static int run_provision(struct worker *w, struct db_conn *c, const struct db_jo
 	struct peer_spec spec = {0};
 	struct db_ip_address *addrs = NULL;
 	struct httpc *h;
-	char *config = NULL, job_id[32];
+	char *config = NULL, job_id[96];
 	int r;
 
 	r = db_vpn_get(c, j->vpn_config_id, &v);
@@ -386,7 +386,9 @@ static int run_provision(struct worker *w, struct db_conn *c, const struct db_jo
 	/* The agent allocates from its pools; a retried job gets its first answer again. */
 	spec.req.addresses = NULL;
 	spec.req.n_addresses = 0;
-	snprintf(job_id, sizeof(job_id), "job-%" PRIu64, j->id);
+	/* The peer's key in the id as well: job ids start again in a database restored from
+	 * a backup, and the agent must not hand this VPN the answer it gave another peer. */
+	snprintf(job_id, sizeof(job_id), "job-%" PRIu64 "-%s", j->id, v->peer_public_key);
 	spec.req.job_id = job_id;
 	r = agent_http(w, &h);
 	if (r < 0) {
@@ -396,6 +398,11 @@ static int run_provision(struct worker *w, struct db_conn *c, const struct db_jo
 	r = agent_add_peer(h, &a.target, &spec.req, &peer, &aerr);
 	if (r < 0) {
 		agent_err_text(err, err_size, n->name, r, &aerr);
+		goto out;
+	}
+	if (!peer->public_key || strcmp(peer->public_key, v->peer_public_key) != 0) {
+		snprintf(err, err_size, "node %s answered for another peer", n->name);
+		r = -EPROTO;
 		goto out;
 	}
 	r = addresses_from_peer(peer, &addrs, &config);
@@ -723,8 +730,12 @@ static int record(struct worker *w, struct db_conn *c, const struct db_job *j, e
 			r = db_job_done(c, j->id, w->owner, result);
 			break;
 		case OUTCOME_RETRY:
+			/* A revoke never gives up while its error may pass: a revoked or
+			 * expired user must not stay connected because an agent was down
+			 * for longer than the other jobs' attempts last. */
 			r = db_job_retry(c, j->id, w->owner, delay_ms, error,
-			                 w->cfg->job_max_attempts, ret_failed);
+			                 j->kind == JOB_REVOKE ? 0 : w->cfg->job_max_attempts,
+			                 ret_failed);
 			break;
 		default:
 			r = db_job_fail(c, j->id, w->owner, error);

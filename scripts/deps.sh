@@ -28,6 +28,8 @@ packages=(
   # the package test (cpack -G DEB, dpkg-shlibdeps, deb-systemd-helper, useradd) and the
   # demo test (a git clone of the repository); scripts/demo uses curl
   dpkg-dev init-system-helpers passwd git curl
+  # the controller and agent tests read JSON answers with jq and time steps with bc
+  jq bc
 )
 
 missing=()

@@ -55,15 +55,28 @@ static int check_schema(struct db_conn *c)
 		        err.message);
 		return r;
 	}
-	for (size_t i = 0; i < n; i++)
-		if (v[i].state != MIGRATION_APPLIED) {
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].state == MIGRATION_APPLIED)
+			continue;
+		if (v[i].state == MIGRATION_UNKNOWN)
 			fprintf(stderr,
-			        "wgfleet-controller: run: migration %s is %s: run 'wgfleet-controller "
-			        "migrate' with this binary first\n",
+			        "wgfleet-controller: run: the database has migration %s, which this "
+			        "binary does not know: a newer wgfleet-controller migrated it; run "
+			        "that version\n",
+			        v[i].name);
+		else if (v[i].state == MIGRATION_PENDING)
+			fprintf(stderr,
+			        "wgfleet-controller: run: migration %s is not applied: run "
+			        "'wgfleet-controller migrate' with this binary first\n",
+			        v[i].name);
+		else
+			fprintf(stderr,
+			        "wgfleet-controller: run: migration %s is %s: see "
+			        "'wgfleet-controller migrate --status'\n",
 			        v[i].name, migration_state_to_string(v[i].state));
-			r = -EPROTO;
-			break;
-		}
+		r = -EPROTO;
+		break;
+	}
 	free(v);
 	return r;
 }

@@ -143,6 +143,41 @@ static enum MHD_Result queue_internal(struct request *rq)
 	return queue_mhd(rq, 500, r);
 }
 
+/* A response body that may hold a client's private key (a config, a QR code) or a token:
+ * wiped before it is freed, whenever libmicrohttpd is done with it. */
+struct wiped_body {
+	size_t len;
+	char data[];
+};
+
+static void wiped_body_free(void *cls)
+{
+	struct wiped_body *w = cls;
+
+	sodium_memzero(w->data, w->len);
+	free(w);
+}
+
+static struct wiped_body *wiped_body_new(size_t len)
+{
+	struct wiped_body *w = malloc(sizeof(*w) + len + 1);
+
+	if (w)
+		w->len = len + 1;
+	return w;
+}
+
+static struct MHD_Response *wiped_response(struct wiped_body *w, size_t len)
+{
+	struct MHD_Response *r;
+
+	r = MHD_create_response_from_buffer_with_free_callback_cls(len, w->data, wiped_body_free,
+								   w);
+	if (!r)
+		wiped_body_free(w);
+	return r;
+}
+
 static enum MHD_Result queue(struct request *rq, struct http_response *resp)
 {
 	struct MHD_Response *r = NULL;
@@ -153,22 +188,23 @@ static enum MHD_Result queue(struct request *rq, struct http_response *resp)
 		return queue_internal(rq);
 	if (resp->json) {
 		size_t len = json_dumpb(resp->json, NULL, 0, JSON_COMPACT);
-		char *data = len ? malloc(len + 1) : NULL;
+		struct wiped_body *w = len ? wiped_body_new(len) : NULL;
 
-		if (!data || json_dumpb(resp->json, data, len, JSON_COMPACT) != len) {
-			free(data);
+		if (!w || json_dumpb(resp->json, w->data, len, JSON_COMPACT) != len) {
+			if (w)
+				wiped_body_free(w);
 			return queue_internal(rq);
 		}
-		data[len++] = '\n';
-		r = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
-		if (!r)
-			free(data);
+		w->data[len++] = '\n';
+		r = wiped_response(w, len);
 		ct = "application/json";
 	} else if (resp->body_len) {
-		r = MHD_create_response_from_buffer(resp->body_len, resp->body,
-						    MHD_RESPMEM_MUST_FREE);
-		if (r)
-			resp->body = NULL; /* libmicrohttpd owns it now */
+		struct wiped_body *w = wiped_body_new(resp->body_len);
+
+		if (!w)
+			return queue_internal(rq);
+		memcpy(w->data, resp->body, resp->body_len);
+		r = wiped_response(w, resp->body_len);
 	} else {
 		r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
 	}
@@ -212,6 +248,9 @@ static struct request *request_free(struct request *rq)
 	if (!rq)
 		return NULL;
 	http_query_done(&rq->query);
+	/* Request bodies carry agent tokens (POST /v1/nodes) and preshared keys. */
+	if (rq->body)
+		sodium_memzero(rq->body, rq->body_cap);
 	free(rq->body);
 	free(rq->uri);
 	free(rq);
@@ -312,6 +351,8 @@ static int request_body(struct request *rq, const char *data, size_t n)
 		 * is read and dropped (bounded by request_timeout) and 413 follows.
 		 */
 		rq->discard = true;
+		if (rq->body)
+			sodium_memzero(rq->body, rq->body_cap);
 		free(rq->body);
 		rq->body = NULL;
 		rq->body_len = rq->body_cap = 0;
@@ -325,9 +366,15 @@ static int request_body(struct request *rq, const char *data, size_t n)
 			cap *= 2;
 		if (cap > srv->max_body + 1)
 			cap = srv->max_body + 1;
-		b = realloc(rq->body, cap);
+		/* Not realloc: it could leave a copy of the secret-bearing body behind. */
+		b = malloc(cap);
 		if (!b)
 			return -ENOMEM;
+		if (rq->body) {
+			memcpy(b, rq->body, rq->body_len);
+			sodium_memzero(rq->body, rq->body_cap);
+			free(rq->body);
+		}
 		rq->body = b;
 		rq->body_cap = cap;
 	}

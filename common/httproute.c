@@ -673,6 +673,9 @@ static void response_clear_body(struct http_response *resp)
 {
 	json_decref(resp->json);
 	resp->json = NULL;
+	/* A body may be a client's config with its private key. */
+	if (resp->body)
+		sodium_memzero(resp->body, resp->body_len);
 	free(resp->body);
 	resp->body = NULL;
 	resp->body_len = 0;

@@ -46,7 +46,9 @@
 #define API_JOBS_MAX 1000
 #define API_WAIT_MAX_S 60
 /* How often a ?wait= looks at its VPN when no job finishes meanwhile. */
-#define API_WAIT_STEP_MS 100
+/* How often a ?wait= waiter reads the database when no worker of this process has told it
+ * that its VPN's job finished: the job may run in another controller. */
+#define API_WAIT_POLL_MS 250
 /* The schema's limits, checked here so that the client learns which field is wrong. */
 #define API_VPN_NAME_MAX 128
 #define API_USERNAME_MAX 64
@@ -853,7 +855,9 @@ static int vpn_wait(struct ctl_service *s, uint64_t id, int64_t tid, int wait_s,
 
 		if (left <= 0 || atomic_load(&s->stopping))
 			break;
-		svc_wait_finished(s, &seen, (unsigned)MIN(left, (int64_t)API_WAIT_STEP_MS));
+		/* Returns early only when a worker here finished this VPN's job; else after
+		 * API_WAIT_POLL_MS, in case another controller's worker did. */
+		svc_wait_vpn_finished(s, id, &seen, (unsigned)MIN(left, (int64_t)API_WAIT_POLL_MS));
 		if (svc_db_acquire(s, &c) < 0)
 			break;
 		r = db_vpn_get(c, id, &v);

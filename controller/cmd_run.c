@@ -124,7 +124,7 @@ static int read_tokens(const struct controller_config *cfg, struct http_token **
 
 		r = http_token_file_read(cfg->tokens[i].file, &tok, err, sizeof(err));
 		if (r < 0) {
-			fprintf(stderr, "wgfleet-controller: run: token file: %s\n", err);
+			fprintf(stderr, "wgfleet-controller: run: %s\n", err);
 			for (size_t k = 0; k < i; k++)
 				http_token_free((char *)t[k].token);
 			free(t);
@@ -226,7 +226,7 @@ int cmd_run(int argc, char **argv)
 	}
 	r = vault_load(cfg->master_key_file, &s.vault, err, sizeof(err));
 	if (r < 0) {
-		fprintf(stderr, "wgfleet-controller: run: master key: %s\n", err);
+		fprintf(stderr, "wgfleet-controller: run: %s\n", err);
 		goto out;
 	}
 	if (read_tokens(cfg, &tokens, &n_tokens) < 0)
@@ -235,7 +235,7 @@ int cmd_run(int argc, char **argv)
 		r = http_token_file_read(cfg->webhook_secret_file, &s.webhook_secret, err,
 		                         sizeof(err));
 		if (r < 0) {
-			fprintf(stderr, "wgfleet-controller: run: webhook secret: %s\n", err);
+			fprintf(stderr, "wgfleet-controller: run: webhook secret %s\n", err);
 			goto out;
 		}
 		s.webhook_secret_len = strlen(s.webhook_secret);

@@ -62,10 +62,11 @@ void svc_kick_workers(struct ctl_service *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
-void svc_job_finished(struct ctl_service *s)
+void svc_job_finished(struct ctl_service *s, uint64_t vpn_id)
 {
 	pthread_mutex_lock(&s->lock);
 	s->finished_seq++;
+	s->finished_vpn[s->finished_seq % SVC_FINISHED_RING] = vpn_id;
 	pthread_cond_broadcast(&s->jobs_finished);
 	pthread_mutex_unlock(&s->lock);
 }
@@ -100,9 +101,37 @@ void svc_wait_queued(struct ctl_service *s, uint64_t *seen, unsigned timeout_ms)
 	wait_seq(s, &s->jobs_queued, &s->queued_seq, seen, timeout_ms);
 }
 
-void svc_wait_finished(struct ctl_service *s, uint64_t *seen, unsigned timeout_ms)
+/* Called with s->lock held: whether vpn_id's job is among those finished after seen. */
+static bool vpn_finished_since(const struct ctl_service *s, uint64_t vpn_id, uint64_t seen)
 {
-	wait_seq(s, &s->jobs_finished, &s->finished_seq, seen, timeout_ms);
+	if (s->finished_seq - seen >= SVC_FINISHED_RING)
+		return true; /* the ring has wrapped: cannot tell */
+	for (uint64_t q = seen + 1; q <= s->finished_seq; q++)
+		if (s->finished_vpn[q % SVC_FINISHED_RING] == vpn_id)
+			return true;
+	return false;
+}
+
+bool svc_wait_vpn_finished(struct ctl_service *s, uint64_t vpn_id, uint64_t *seen,
+                           unsigned timeout_ms)
+{
+	struct timespec until;
+	bool found = false;
+
+	deadline_after(timeout_ms, &until);
+	pthread_mutex_lock(&s->lock);
+	while (!atomic_load(&s->stopping)) {
+		if (s->finished_seq != *seen) {
+			found = vpn_finished_since(s, vpn_id, *seen);
+			*seen = s->finished_seq;
+			if (found)
+				break;
+		}
+		if (pthread_cond_timedwait(&s->jobs_finished, &s->lock, &until) == ETIMEDOUT)
+			break;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return found;
 }
 
 void svc_sleep(struct ctl_service *s, unsigned timeout_ms)

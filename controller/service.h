@@ -55,6 +55,11 @@ struct ctl_service {
 	pthread_cond_t jobs_queued;   /* signalled by svc_kick_workers */
 	pthread_cond_t jobs_finished; /* broadcast by svc_job_finished */
 	uint64_t queued_seq, finished_seq; /* guarded by lock */
+	/* The VPN of each of the last SVC_FINISHED_RING finished jobs (0: none), at index
+	 * seq % SVC_FINISHED_RING: a ?wait= waiter reads the database when its own VPN's job
+	 * finished, not on every job of every client. Guarded by lock. */
+#define SVC_FINISHED_RING 512
+	uint64_t finished_vpn[SVC_FINISHED_RING];
 
 	struct svc_metrics metrics;
 };
@@ -72,16 +77,23 @@ int svc_db_acquire(struct ctl_service *s, struct db_conn **ret);
 
 /* After a commit that queued jobs: wake a worker now. */
 void svc_kick_workers(struct ctl_service *s);
-/* After a worker finished a job (done or failed): wake every ?wait= waiter. */
-void svc_job_finished(struct ctl_service *s);
+/* After a worker finished a job (done or failed) of vpn_id (0: none): wake the ?wait=
+ * waiters. */
+void svc_job_finished(struct ctl_service *s, uint64_t vpn_id);
 
 /*
  * Sleeps until a job is queued (svc_kick_workers), timeout_ms passes, or the service stops.
  * seen: the caller's last queued_seq (updated). Returns at once if queued_seq moved on.
  */
 void svc_wait_queued(struct ctl_service *s, uint64_t *seen, unsigned timeout_ms);
-/* The same for jobs_finished / finished_seq. */
-void svc_wait_finished(struct ctl_service *s, uint64_t *seen, unsigned timeout_ms);
+/*
+ * Sleeps until a job of vpn_id finished in this process since *seen (updated), timeout_ms
+ * passes, or the service stops. true: the job finished, or so many jobs finished that the
+ * ring no longer tells (read the database); false: not seen (a job finished by another
+ * controller is only found by reading the database, so poll it now and then).
+ */
+bool svc_wait_vpn_finished(struct ctl_service *s, uint64_t vpn_id, uint64_t *seen,
+                           unsigned timeout_ms);
 /* Sleeps timeout_ms or until the service stops (then returns early). */
 void svc_sleep(struct ctl_service *s, unsigned timeout_ms);
 

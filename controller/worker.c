@@ -825,7 +825,7 @@ static void run_one(struct worker *w, struct db_conn *c, const struct db_job *j)
 	case OUTCOME_DONE:
 		atomic_fetch_add(&w->s->metrics.jobs_done[j->kind], 1);
 		svc_log(w->s, CTL_LOG_DEBUG, "job %" PRIu64 " (%s) done", j->id, kind);
-		svc_job_finished(w->s);
+		svc_job_finished(w->s, j->vpn_config_id);
 		break;
 	case OUTCOME_RETRY:
 		if (failed) {
@@ -833,7 +833,7 @@ static void run_one(struct worker *w, struct db_conn *c, const struct db_job *j)
 			svc_log(w->s, CTL_LOG_WARN,
 			        "job %" PRIu64 " (%s) failed after %u attempts: %s", j->id, kind,
 			        j->attempts, err);
-			svc_job_finished(w->s);
+			svc_job_finished(w->s, j->vpn_config_id);
 		} else {
 			atomic_fetch_add(&w->s->metrics.jobs_retried[j->kind], 1);
 			/* The first failure of a job says what is wrong; the later ones repeat it.
@@ -846,7 +846,7 @@ static void run_one(struct worker *w, struct db_conn *c, const struct db_job *j)
 	case OUTCOME_FAIL:
 		atomic_fetch_add(&w->s->metrics.jobs_failed[j->kind], 1);
 		svc_log(w->s, CTL_LOG_WARN, "job %" PRIu64 " (%s) failed: %s", j->id, kind, err);
-		svc_job_finished(w->s);
+		svc_job_finished(w->s, j->vpn_config_id);
 		break;
 	}
 }

@@ -26,7 +26,7 @@ refuse() {
 	[ $# -gt 0 ] || set -- --config "$CONF_FILE"
 	timeout 20 ip netns exec "$KNS" "$CTLBIN" run "$@" >"$WGF_TMP/refuse.out" 2>"$WGF_TMP/refuse.err" || rc=$?
 	[ "$rc" = "$want" ] || wgf_fail "run $*: exit $rc, want $want: $(cat "$WGF_TMP/refuse.err")"
-	grep -qE "$pattern" "$WGF_TMP/refuse.err" ||
+	grep -qE -e "$pattern" "$WGF_TMP/refuse.err" ||
 		wgf_fail "run $*: the message does not say '$pattern': $(cat "$WGF_TMP/refuse.err")"
 	[ "$want" = 2 ] || [ "$(wc -l <"$WGF_TMP/refuse.err")" -le 2 ] || wgf_fail "run $*: more than a clear line: $(cat "$WGF_TMP/refuse.err")"
 	log "refused ($rc): $(head -n 1 "$WGF_TMP/refuse.err")"
@@ -40,14 +40,14 @@ refuse 1 "controller1.conf:[0-9]+: .*no_such_key"
 with_conf '/^master_key_file/d'
 refuse 1 "sets no master_key_file.*genkey"
 with_conf "s|^master_key_file = .*|master_key_file = $WGF_TMP/missing.key|"
-refuse 1 "master key: .*missing.key"
+refuse 1 "master key file .*missing.key"
 cp "$WGF_TMP/master.key" "$WGF_TMP/open.key"
 chmod 644 "$WGF_TMP/open.key"
 with_conf "s|^master_key_file = .*|master_key_file = $WGF_TMP/open.key|"
-refuse 1 "master key: .*open.key"
+refuse 1 "master key file .*open.key"
 (umask 077; echo "not-a-key" >"$WGF_TMP/bad.key")
 with_conf "s|^master_key_file = .*|master_key_file = $WGF_TMP/bad.key|"
-refuse 1 "master key: .*bad.key"
+refuse 1 "master key file .*bad.key"
 # Another valid key: it cannot open the node's sealed agent token.
 "$CTLBIN" genkey --out "$WGF_TMP/other.key" >/dev/null
 with_conf "s|^master_key_file = .*|master_key_file = $WGF_TMP/other.key|"
@@ -58,7 +58,7 @@ grep -q "never replaced" "$WGF_TMP/genkey.err" || wgf_fail "genkey: $(cat "$WGF_
 cp "$WGF_TMP/bot.token" "$WGF_TMP/open.token"
 chmod 644 "$WGF_TMP/open.token"
 with_conf "s|^token = bot .*|token = bot $WGF_TMP/open.token|"
-refuse 1 "token file: .*open.token"
+refuse 1 "token file .*open.token"
 # The port is taken.
 with_conf ''
 ip netns exec "$KNS" python3 -c 'import socket, time

@@ -23,6 +23,7 @@
 #include <sodium.h>
 
 #include "http.h"
+#include "secretfile.h"
 #include "wgfleet/macro.h"
 
 #define DEFAULT_MAX_BODY (1024 * 1024)
@@ -98,19 +99,6 @@ static uint64_t now_us(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
-static void set_err(char *buf, size_t size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void set_err(char *buf, size_t size, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!buf || !size)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(buf, size, fmt, ap);
-	va_end(ap);
 }
 
 /* ---- responses ---- */
@@ -708,7 +696,7 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
 	if ((family != AF_INET && family != AF_INET6) ||
 	    !cfg->tls_cert_file != !cfg->tls_key_file ||
 	    (cfg->metrics_prefix && !prefix_valid(cfg->metrics_prefix))) {
-		set_err(ret_err, err_size, "invalid HTTP server configuration");
+		err_printf(ret_err, err_size, "invalid HTTP server configuration");
 		return -EINVAL;
 	}
 	srv = calloc(1, sizeof(*srv));
@@ -729,29 +717,29 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
 	}
 	err = http_router_new(cfg->routes, cfg->n_routes, &srv->router);
 	if (err < 0) {
-		set_err(ret_err, err_size, "invalid route table");
+		err_printf(ret_err, err_size, "invalid route table");
 		goto out;
 	}
 	err = http_auth_new(cfg->tokens, cfg->n_tokens, &srv->auth);
 	if (err < 0) {
-		set_err(ret_err, err_size, "invalid token table");
+		err_printf(ret_err, err_size, "invalid token table");
 		goto out;
 	}
 	if (cfg->tls_cert_file) {
 		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
 			err = -EOPNOTSUPP;
-			set_err(ret_err, err_size, "libmicrohttpd was built without TLS");
+			err_printf(ret_err, err_size, "libmicrohttpd was built without TLS");
 			goto out;
 		}
 		err = read_file(cfg->tls_cert_file, TLS_FILE_MAX, &srv->tls_cert, &cert_len);
 		if (err < 0) {
-			set_err(ret_err, err_size, "TLS certificate %s: %s", cfg->tls_cert_file,
+			err_printf(ret_err, err_size, "TLS certificate %s: %s", cfg->tls_cert_file,
 				strerror(-err));
 			goto out;
 		}
 		err = read_file(cfg->tls_key_file, TLS_FILE_MAX, &srv->tls_key, &srv->tls_key_len);
 		if (err < 0) {
-			set_err(ret_err, err_size, "TLS key %s: %s", cfg->tls_key_file,
+			err_printf(ret_err, err_size, "TLS key %s: %s", cfg->tls_key_file,
 				strerror(-err));
 			goto out;
 		}
@@ -764,7 +752,7 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
 		char addr[WG_ENDPOINT_STRLEN];
 
 		wg_endpoint_format(&cfg->listen, addr);
-		set_err(ret_err, err_size, "listen on %s: %s", addr, strerror(-err));
+		err_printf(ret_err, err_size, "listen on %s: %s", addr, strerror(-err));
 		goto out;
 	}
 
@@ -791,7 +779,7 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
 	atomic_store(&srv->starting, false);
 	if (!srv->daemon) {
 		err = -EIO;
-		set_err(ret_err, err_size, "libmicrohttpd failed to start: %s",
+		err_printf(ret_err, err_size, "libmicrohttpd failed to start: %s",
 			srv->start_err[0] ? srv->start_err : "no reason given");
 		goto out;
 	}
@@ -972,55 +960,17 @@ char *http_token_free(char *token)
 
 int http_token_file_read(const char *path, char **ret_token, char *ret_err, size_t err_size)
 {
-	char buf[HTTP_TOKEN_MAX + 3]; /* the token, CR LF, and one byte to notice more */
+	char buf[HTTP_TOKEN_MAX + 2]; /* the token and CR LF */
 	size_t len = 0;
-	struct stat st;
 	char *token;
-	int fd, err;
+	int err;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		err = negative_errno();
-		set_err(ret_err, err_size, "token file %s: %s", path, strerror(-err));
-		return err;
-	}
-	if (fstat(fd, &st) < 0) {
-		err = negative_errno();
-		set_err(ret_err, err_size, "token file %s: %s", path, strerror(-err));
+	err = secret_file_read("token file", path, buf, sizeof(buf), &len, ret_err, err_size);
+	if (err == -EFBIG)
+		err_printf(ret_err, err_size, "token file %s: longer than %d bytes", path,
+		           HTTP_TOKEN_MAX);
+	if (err < 0)
 		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		err = -EINVAL;
-		set_err(ret_err, err_size, "token file %s: not a regular file", path);
-		goto out;
-	}
-	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-		err = -EPERM;
-		set_err(ret_err, err_size,
-			"token file %s: group or others may access it (mode %04o); chmod 600 it",
-			path, (unsigned)(st.st_mode & 07777));
-		goto out;
-	}
-	while (len < sizeof(buf)) {
-		ssize_t n = read(fd, buf + len, sizeof(buf) - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			err = negative_errno();
-			set_err(ret_err, err_size, "token file %s: %s", path, strerror(-err));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	if (len == sizeof(buf)) {
-		err = -EFBIG;
-		set_err(ret_err, err_size, "token file %s: longer than %d bytes", path,
-			HTTP_TOKEN_MAX);
-		goto out;
-	}
 	if (len && buf[len - 1] == '\n') {
 		len--;
 		if (len && buf[len - 1] == '\r')
@@ -1028,19 +978,19 @@ int http_token_file_read(const char *path, char **ret_token, char *ret_err, size
 	}
 	if (len == 0) {
 		err = -EINVAL;
-		set_err(ret_err, err_size, "token file %s: empty", path);
+		err_printf(ret_err, err_size, "token file %s: empty", path);
 		goto out;
 	}
 	if (len > HTTP_TOKEN_MAX) {
 		err = -EFBIG;
-		set_err(ret_err, err_size, "token file %s: longer than %d bytes", path,
+		err_printf(ret_err, err_size, "token file %s: longer than %d bytes", path,
 			HTTP_TOKEN_MAX);
 		goto out;
 	}
 	for (size_t i = 0; i < len; i++)
 		if ((unsigned char)buf[i] <= 0x20 || (unsigned char)buf[i] >= 0x7f) {
 			err = -EINVAL;
-			set_err(ret_err, err_size,
+			err_printf(ret_err, err_size,
 				"token file %s: the token has spaces, control or non-ASCII "
 				"characters (only one trailing newline is allowed)",
 				path);
@@ -1049,7 +999,7 @@ int http_token_file_read(const char *path, char **ret_token, char *ret_err, size
 	token = malloc(len + 1);
 	if (!token) {
 		err = -ENOMEM;
-		set_err(ret_err, err_size, "token file %s: out of memory", path);
+		err_printf(ret_err, err_size, "token file %s: out of memory", path);
 		goto out;
 	}
 	memcpy(token, buf, len);
@@ -1058,6 +1008,5 @@ int http_token_file_read(const char *path, char **ret_token, char *ret_err, size
 	err = 0;
 out:
 	sodium_memzero(buf, sizeof(buf));
-	close(fd);
 	return err;
 }

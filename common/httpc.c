@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "httpc.h"
+#include "secretfile.h"
 #include "wgfleet/macro.h"
 
 #define DEFAULT_TIMEOUT_MS 30000U
@@ -161,19 +162,6 @@ static void sink_done(struct sink *s)
 		free(s->buf);
 	}
 	*s = (struct sink){0};
-}
-
-static void set_err(char *buf, size_t size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *buf, size_t size, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!buf || !size)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(buf, size, fmt, ap);
-	va_end(ap);
 }
 
 /* A header line: "Name: value", a token name, no control characters but tab. */
@@ -357,38 +345,38 @@ static int check_request(const char *method, const char *url, const char *bearer
                          const char *content_type, char *ret_err, size_t err_size)
 {
 	if (!method || !method_valid(method)) {
-		set_err(ret_err, err_size, "invalid HTTP method");
+		err_printf(ret_err, err_size, "invalid HTTP method");
 		return -EINVAL;
 	}
 	if (!url || !url_scheme_valid(url)) {
-		set_err(ret_err, err_size, "invalid URL: only http:// and https:// are allowed");
+		err_printf(ret_err, err_size, "invalid URL: only http:// and https:// are allowed");
 		return -EINVAL;
 	}
 	if (bearer_token && !token_valid(bearer_token)) {
-		set_err(ret_err, err_size,
+		err_printf(ret_err, err_size,
 		        "invalid bearer token (printable, no spaces, 1..%d bytes)", TOKEN_MAX);
 		return -EINVAL;
 	}
 	for (size_t i = 0; extra_headers && extra_headers[i]; i++) {
 		if (!header_valid(extra_headers[i])) {
-			set_err(ret_err, err_size, "invalid header line %zu", i);
+			err_printf(ret_err, err_size, "invalid header line %zu", i);
 			return -EINVAL;
 		}
 	}
 	if (content_type) {
 		for (const char *p = content_type; *p; p++) {
 			if (((unsigned char)*p < ' ' && *p != '\t') || *p == 0x7f) {
-				set_err(ret_err, err_size, "invalid content type");
+				err_printf(ret_err, err_size, "invalid content type");
 				return -EINVAL;
 			}
 		}
 	}
 	if (!body && len) {
-		set_err(ret_err, err_size, "a body length without a body");
+		err_printf(ret_err, err_size, "a body length without a body");
 		return -EINVAL;
 	}
 	if (body && (!strcmp(method, "GET") || !strcmp(method, "HEAD"))) {
-		set_err(ret_err, err_size, "%s with a body", method);
+		err_printf(ret_err, err_size, "%s with a body", method);
 		return -EINVAL;
 	}
 	return 0;
@@ -418,7 +406,7 @@ int httpc_request(struct httpc *h, const char *method, const char *url, const ch
 		return r;
 	r = headers_build(bearer_token, extra_headers, content_type, has_body, &headers);
 	if (r < 0) {
-		set_err(ret_err, err_size, "out of memory");
+		err_printf(ret_err, err_size, "out of memory");
 		return r;
 	}
 	c = h->curl;
@@ -469,9 +457,9 @@ int httpc_request(struct httpc *h, const char *method, const char *url, const ch
 	r = curl_to_errno(c, code, &s);
 	if (r < 0) {
 		if (r == -EFBIG)
-			set_err(ret_err, err_size, "the answer is larger than %zu bytes", s.max);
+			err_printf(ret_err, err_size, "the answer is larger than %zu bytes", s.max);
 		else
-			set_err(ret_err, err_size, "%s",
+			err_printf(ret_err, err_size, "%s",
 			        h->errbuf[0] ? h->errbuf : curl_easy_strerror(code));
 		goto out;
 	}

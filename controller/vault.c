@@ -13,6 +13,7 @@
 #include "wgfleet/macro.h"
 #include "wgkey.h"
 #include "vault.h"
+#include "secretfile.h"
 
 _Static_assert(VAULT_KEY_LEN == crypto_secretbox_KEYBYTES, "secretbox key size");
 _Static_assert(VAULT_KEY_LEN == WG_KEY_LEN, "the key file shares wgkey's base64 codec");
@@ -25,19 +26,6 @@ _Static_assert(VAULT_TAG_LEN == crypto_secretbox_MACBYTES, "secretbox tag size")
 struct vault {
 	uint8_t key[VAULT_KEY_LEN];
 };
-
-static void set_err(char *buf, size_t size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void set_err(char *buf, size_t size, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!buf || !size)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(buf, size, fmt, ap);
-	va_end(ap);
-}
 
 int vault_new_from_key(const uint8_t key[static VAULT_KEY_LEN], struct vault **ret)
 {
@@ -71,75 +59,34 @@ struct vault *vault_free(struct vault *v)
 	return NULL;
 }
 
-/* Reads at most size bytes; more than that is reported as size + 1. */
-static int read_bounded(int fd, char *buf, size_t size, size_t *ret_len)
-{
-	size_t len = 0;
-
-	/* One byte beyond size tells "too long" from "exactly size". */
-	while (len <= size) {
-		ssize_t n = read(fd, buf + len, size + 1 - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return negative_errno();
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	*ret_len = len;
-	return 0;
-}
-
 int vault_load(const char *path, struct vault **ret, char *ret_err, size_t err_size)
 {
 	char buf[KEY_FILE_MAX + 2];
 	uint8_t key[VAULT_KEY_LEN];
 	struct vault *v = NULL;
-	struct stat st;
 	size_t len = 0;
-	int fd = -1, r;
+	int r;
 
 	if (!path || !*path || !ret) {
-		set_err(ret_err, err_size, "master key file: no path given");
+		err_printf(ret_err, err_size, "master key file: no path given");
 		return -EINVAL;
 	}
-	/* O_NONBLOCK: a FIFO in the key's place must be refused, not waited on. */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0) {
-		r = negative_errno();
-		set_err(ret_err, err_size, "master key file %s: %s", path, strerror(-r));
-		goto out;
-	}
-	if (fstat(fd, &st) < 0) {
-		r = negative_errno();
-		set_err(ret_err, err_size, "master key file %s: %s", path, strerror(-r));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		r = -EINVAL;
-		set_err(ret_err, err_size, "master key file %s: not a regular file", path);
-		goto out;
-	}
-	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-		r = -EPERM;
-		set_err(ret_err, err_size,
-			"master key file %s: group or others may access it (mode %04o); "
-			"chmod 600 it",
-			path, (unsigned)(st.st_mode & 07777));
-		goto out;
-	}
-	r = read_bounded(fd, buf, KEY_FILE_MAX, &len);
+	r = secret_file_read("master key file", path, buf, KEY_FILE_MAX, &len, ret_err, err_size);
 	if (r < 0) {
-		set_err(ret_err, err_size, "master key file %s: %s", path, strerror(-r));
+		if (r == -EFBIG) {
+			r = -EINVAL; /* vault.h: a file of the wrong length is malformed */
+			err_printf(ret_err, err_size,
+			           "master key file %s: wrong length; expected 44 characters of base64 "
+			           "and an optional newline (wgfleet-controller genkey writes one)",
+			           path);
+		}
 		goto out;
 	}
 	if (len > 0 && buf[len - 1] == '\n')
 		len--;
 	if (len != WG_KEY_B64_LEN - 1) {
 		r = -EINVAL;
-		set_err(ret_err, err_size,
+		err_printf(ret_err, err_size,
 			"master key file %s: %s; expected 44 characters of base64 and an optional "
 			"newline (wgfleet-controller genkey writes one)",
 			path, len == 0 ? "empty" : "wrong length");
@@ -148,24 +95,22 @@ int vault_load(const char *path, struct vault **ret, char *ret_err, size_t err_s
 	buf[len] = '\0';
 	r = wg_key_from_base64(buf, key);
 	if (r < 0) {
-		set_err(ret_err, err_size, "master key file %s: not base64 of 32 bytes", path);
+		err_printf(ret_err, err_size, "master key file %s: not base64 of 32 bytes", path);
 		goto out;
 	}
 	r = vault_new_from_key(key, &v);
 	if (r == -EINVAL) {
-		set_err(ret_err, err_size, "master key file %s: the key is all zeros", path);
+		err_printf(ret_err, err_size, "master key file %s: the key is all zeros", path);
 		goto out;
 	}
 	if (r < 0) {
-		set_err(ret_err, err_size, "master key file %s: %s", path, strerror(-r));
+		err_printf(ret_err, err_size, "master key file %s: %s", path, strerror(-r));
 		goto out;
 	}
 	*ret = v;
 out:
 	sodium_memzero(buf, sizeof(buf));
 	sodium_memzero(key, sizeof(key));
-	if (fd >= 0)
-		close(fd);
 	return r;
 }
 

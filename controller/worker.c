@@ -335,6 +335,43 @@ out:
 	return r;
 }
 
+/* The job's node, its agent opened (token unsealed) and this worker's HTTP client: what
+ * every agent job needs first. On failure err says which step failed. */
+static int job_agent_open(struct worker *w, struct db_conn *c, uint64_t node_id,
+                          struct db_node **ret_node, struct node_agent *ret_agent,
+                          struct httpc **ret_http, char *err, size_t err_size)
+{
+	struct db_node *n = NULL;
+	struct node_agent a = {0};
+	struct httpc *h = NULL;
+	int r;
+
+	r = db_node_get(c, node_id, &n);
+	if (r < 0) {
+		snprintf(err, err_size, "reading node %" PRIu64 ": %s", node_id, strerror(-r));
+		goto out;
+	}
+	r = node_agent_open(w->s, n, &a);
+	if (r < 0) {
+		snprintf(err, err_size, "node %s: the agent token does not open: %s", n->name,
+		         strerror(-r));
+		goto out;
+	}
+	r = agent_http(w, &h);
+	if (r < 0) {
+		snprintf(err, err_size, "HTTP client: %s", strerror(-r));
+		goto out;
+	}
+	*ret_node = n;
+	*ret_agent = a;
+	*ret_http = h;
+	return 0;
+out:
+	node_agent_close(&a);
+	db_node_free(n);
+	return r;
+}
+
 static int run_provision(struct worker *w, struct db_conn *c, const struct db_job *j, char *err,
                          size_t err_size)
 {
@@ -366,17 +403,9 @@ static int run_provision(struct worker *w, struct db_conn *c, const struct db_jo
 		r = -EINVAL;
 		goto out;
 	}
-	r = db_node_get(c, j->node_id, &n);
-	if (r < 0) {
-		snprintf(err, err_size, "reading node %" PRIu64 ": %s", j->node_id, strerror(-r));
+	r = job_agent_open(w, c, j->node_id, &n, &a, &h, err, err_size);
+	if (r < 0)
 		goto out;
-	}
-	r = node_agent_open(w->s, n, &a);
-	if (r < 0) {
-		snprintf(err, err_size, "node %s: the agent token does not open: %s", n->name,
-		         strerror(-r));
-		goto out;
-	}
 	r = peer_spec_fill(w, v, &spec);
 	if (r < 0) {
 		snprintf(err, err_size, "VPN %" PRIu64 ": the preshared key does not open: %s",
@@ -390,11 +419,6 @@ static int run_provision(struct worker *w, struct db_conn *c, const struct db_jo
 	 * a backup, and the agent must not hand this VPN the answer it gave another peer. */
 	snprintf(job_id, sizeof(job_id), "job-%" PRIu64 "-%s", j->id, v->peer_public_key);
 	spec.req.job_id = job_id;
-	r = agent_http(w, &h);
-	if (r < 0) {
-		snprintf(err, err_size, "HTTP client: %s", strerror(-r));
-		goto out;
-	}
 	r = agent_add_peer(h, &a.target, &spec.req, &peer, &aerr);
 	if (r < 0) {
 		agent_err_text(err, err_size, n->name, r, &aerr);
@@ -453,22 +477,9 @@ static int run_revoke(struct worker *w, struct db_conn *c, const struct db_job *
 		r = 0; /* never had a peer */
 		goto out;
 	}
-	r = db_node_get(c, j->node_id, &n);
-	if (r < 0) {
-		snprintf(err, err_size, "reading node %" PRIu64 ": %s", j->node_id, strerror(-r));
+	r = job_agent_open(w, c, j->node_id, &n, &a, &h, err, err_size);
+	if (r < 0)
 		goto out;
-	}
-	r = node_agent_open(w->s, n, &a);
-	if (r < 0) {
-		snprintf(err, err_size, "node %s: the agent token does not open: %s", n->name,
-		         strerror(-r));
-		goto out;
-	}
-	r = agent_http(w, &h);
-	if (r < 0) {
-		snprintf(err, err_size, "HTTP client: %s", strerror(-r));
-		goto out;
-	}
 	/* An absent peer is success: never provisioned, or removed by an earlier attempt. */
 	r = agent_remove_peer(h, &a.target, v->peer_public_key, &removed, &aerr);
 	if (r < 0)
@@ -582,22 +593,9 @@ static int run_resync(struct worker *w, struct db_conn *c, const struct db_job *
 	uint64_t gen;
 	int r;
 
-	r = db_node_get(c, j->node_id, &n);
-	if (r < 0) {
-		snprintf(err, err_size, "reading node %" PRIu64 ": %s", j->node_id, strerror(-r));
+	r = job_agent_open(w, c, j->node_id, &n, &a, &h, err, err_size);
+	if (r < 0)
 		goto out;
-	}
-	r = node_agent_open(w->s, n, &a);
-	if (r < 0) {
-		snprintf(err, err_size, "node %s: the agent token does not open: %s", n->name,
-		         strerror(-r));
-		goto out;
-	}
-	r = agent_http(w, &h);
-	if (r < 0) {
-		snprintf(err, err_size, "HTTP client: %s", strerror(-r));
-		goto out;
-	}
 	r = agent_get_info(h, &a.target, &info, &aerr);
 	if (r < 0) {
 		agent_err_text(err, err_size, n->name, r, &aerr);

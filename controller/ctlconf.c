@@ -92,6 +92,7 @@ enum {
 	K_WEBHOOK_URL,
 	K_WEBHOOK_SECRET_FILE,
 	K_EXPIRY_NOTICE,
+	K_JOB_RETENTION,
 	K_DB_POOL_SIZE,
 	K_LOG_LEVEL,
 	N_KEYS,
@@ -142,6 +143,8 @@ static const struct key keys[N_KEYS] = {
     [K_WEBHOOK_SECRET_FILE] = {"webhook_secret_file", TYPE_PATH, 0, FIELD(webhook_secret_file)},
     [K_EXPIRY_NOTICE] = {"expiry_notice", TYPE_SECONDS, 0, FIELD(expiry_notice_s),
                          .default_value = "3d", .min = 0, .max = 365 * DAY},
+    [K_JOB_RETENTION] = {"job_retention", TYPE_SECONDS, 0, FIELD(job_retention_s),
+                         .default_value = "30d", .min = 0, .max = 3650 * DAY},
     [K_DB_POOL_SIZE] = {"db_pool_size", TYPE_UINT, 0, FIELD(db_pool_size), .default_value = "16",
                         .min = 1, .max = 1024},
     [K_LOG_LEVEL] = {"log_level", TYPE_LOG_LEVEL, 0, FIELD(log_level), .default_value = "info"},
@@ -803,6 +806,20 @@ static int check_cross(struct parser *p)
 		format_ms(cfg->agent_timeout_ms, b, sizeof(b));
 		return fail_key(p, &keys[ki],
 		                "job_lease (%s) must be longer than agent_timeout (%s)", a, b);
+	}
+	/* A purged job's idempotency key is free again: an expiry notice still due after its
+	 * job was purged would be sent a second time. */
+	if (!p->key_line[K_JOB_RETENTION] && cfg->job_retention_s <= cfg->expiry_notice_s)
+		p->cfg->job_retention_s = cfg->expiry_notice_s + 86400; /* the default adapts */
+	if (cfg->job_retention_s && cfg->job_retention_s <= cfg->expiry_notice_s) {
+		ki = later(p, K_JOB_RETENTION, K_EXPIRY_NOTICE);
+		p->line = p->key_line[ki];
+		format_ms(cfg->job_retention_s * 1000, a, sizeof(a));
+		format_ms(cfg->expiry_notice_s * 1000, b, sizeof(b));
+		return fail_key(p, &keys[ki],
+		                "job_retention (%s) must be longer than expiry_notice (%s), or 0 "
+		                "(keep finished jobs for ever)",
+		                a, b);
 	}
 	/* Each worker holds a connection while it runs a job; the poller, the sweeper and the
 	 * API must still find one. */

@@ -91,6 +91,8 @@ struct controller_config {
 	char *webhook_url;           /* http:// or https:// URL, or NULL: no webhooks */
 	char *webhook_secret_file;   /* absolute path, or NULL */
 	uint64_t expiry_notice_s;    /* 0..365d; 0: no vpn.expiring notices */
+	uint64_t job_retention_s;    /* 0..3650d, > expiry_notice_s; done jobs older are purged;
+	                              * 0: never */
 	unsigned db_pool_size;       /* 1..1024, > workers + 2 */
 	int log_level;               /* enum ctl_log_level */
 };

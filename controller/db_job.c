@@ -6,6 +6,7 @@
  * lease cannot overwrite the outcome of the worker that took the job over.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -457,6 +458,21 @@ int db_job_fail(struct db_conn *c, uint64_t id, const char *owner, const char *e
 		return -EINVAL;
 	struct db_param p[] = {db_record_opt_text(error), DB_UINT(id), DB_TEXT(owner)};
 	return finish_own(c, DB_STMT_JOB_FAIL, p, ARRAY_SIZE(p), id);
+}
+
+int db_job_purge(struct db_conn *c, uint64_t older_than_s, unsigned limit,
+                 uint64_t *ret_deleted)
+{
+	uint64_t n = 0;
+	int r;
+
+	if (older_than_s == 0 || older_than_s > INT32_MAX || limit == 0 || limit > 100000)
+		return -EINVAL;
+	struct db_param p[] = {DB_UINT(older_than_s), DB_UINT(limit)};
+	r = db_exec(c, DB_STMT_JOB_PURGE, p, ARRAY_SIZE(p), &n, NULL);
+	if (r == 0 && ret_deleted)
+		*ret_deleted = n;
+	return r;
 }
 
 struct retry {

@@ -118,6 +118,16 @@ int db_job_defer(struct db_conn *c, uint64_t id, const char *owner, uint64_t del
  * error, e.g. the agent refused the request as invalid. -ESTALE as above. */
 int db_job_fail(struct db_conn *c, uint64_t id, const char *owner, const char *error);
 
+/*
+ * Deletes up to limit (1..100000) done jobs that finished more than older_than_s (> 0)
+ * seconds ago, oldest first, in one statement of its own; *ret_deleted (optional) counts
+ * them. Failed jobs are kept. A purged job's idempotency key may be used again, so
+ * older_than_s must outlast every reason to queue the same key twice (ctlconf.h's
+ * job_retention check).
+ */
+int db_job_purge(struct db_conn *c, uint64_t older_than_s, unsigned limit,
+                 uint64_t *ret_deleted);
+
 int db_job_get(struct db_conn *c, uint64_t id, struct db_job **ret);
 
 /* Newest first, at most limit (1..1000); state < 0: any, else an enum job_state.

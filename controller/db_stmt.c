@@ -266,15 +266,17 @@ const struct db_stmt_def db_stmts[DB_STMT__COUNT] = {
 
     /*
      * (type, name, config, peer_public_key, private_key_enc, preshared_key_enc, is_trial,
-     * expires_at, user_id, node_id): only
+     * expires_at, idempotency_key, user_id, node_id): only
      * for an active user on an active node (0 rows otherwise; DB_STMT_VPN_CREATE_WHY says
-     * why). The one-live-trial index refuses a second trial with a duplicate key.
+     * why). The one-live-trial index refuses a second trial with a duplicate key, and
+     * vpn_configs_user_idempotency (0004) a second config with the user's key.
      */
     [DB_STMT_VPN_CREATE] = {"vpn_create",
                             "INSERT INTO vpn_configs (user_id, node_id, type, name, config, "
                             "peer_public_key, private_key_enc, preshared_key_enc, is_trial, "
-                            "expires_at) "
-                            "SELECT u.id, n.id, ?, ?, ?, ?, ?, ?, ?, ? FROM users u JOIN nodes n "
+                            "expires_at, idempotency_key) "
+                            "SELECT u.id, n.id, ?, ?, ?, ?, ?, ?, ?, ?, ? "
+                            "FROM users u JOIN nodes n "
                             "WHERE u.id = ? AND n.id = ? AND u.status = 'active' "
                             "AND n.state = 'active'",
                             0},
@@ -443,6 +445,12 @@ const struct db_stmt_def db_stmts[DB_STMT__COUNT] = {
                                    "SET v.bandwidth_bytes = v.bandwidth_bytes + s.bytes, "
                                    "v.rx_seen = s.rx, v.tx_seen = s.tx",
                                    0},
+    /* (user_id, idempotency_key) -> id: a plain read, no lock. Of concurrent requests with
+     * one key, those that miss it here meet the unique key at the insert instead. */
+    [DB_STMT_VPN_FIND_BY_IDEMPOTENCY] = {"vpn_find_by_idempotency",
+                                         "SELECT id FROM vpn_configs WHERE user_id = ? "
+                                         "AND idempotency_key = ?",
+                                         DB_STMT_RETRY_SAFE},
 
     /* (name, agent_url, endpoint, public_key, pools, agent_token_enc, boot_id,
      * free_addresses, peers): healthy, seen now (the controller just talked to it) */
@@ -624,6 +632,12 @@ const struct db_stmt_def db_stmts[DB_STMT__COUNT] = {
                           "last_error = LEFT(?, 4096), finished_at = NOW(6) "
                           "WHERE id = ? AND state = 'running' AND claimed_by = ?",
                           0},
+    /* (seconds, limit): the oldest done jobs first, along jobs_state_id; failed ones stay
+     * for the operator */
+    [DB_STMT_JOB_PURGE] = {"job_purge",
+                           "DELETE FROM jobs WHERE state = 'done' "
+                           "AND finished_at < NOW(6) - INTERVAL ? SECOND ORDER BY id LIMIT ?",
+                           0},
 
     /*
      * (address, vpn_config_id): node, owner, type and kind all come from the config, which

@@ -77,6 +77,7 @@ enum db_stmt_id {
 	DB_STMT_VPN_GET_BY_NODE_KEY,
 	DB_STMT_VPN_TRAFFIC_SEEN,
 	DB_STMT_VPN_TRAFFIC_APPLY,
+	DB_STMT_VPN_FIND_BY_IDEMPOTENCY,
 
 	/* nodes (db_node.c) */
 	DB_STMT_NODE_CREATE,
@@ -110,6 +111,7 @@ enum db_stmt_id {
 	DB_STMT_JOB_RETRY,
 	DB_STMT_JOB_DEFER,
 	DB_STMT_JOB_FAIL,
+	DB_STMT_JOB_PURGE,
 
 	/* IP assignments (db_ip.c) */
 	DB_STMT_IP_RECORD,

@@ -214,6 +214,7 @@ static int create_tx(struct db_conn *c, void *userdata)
 	                       db_record_opt_blob(n->preshared_key_enc, n->preshared_key_enc_len),
 	                       DB_UINT(n->is_trial),
 	                       expires,
+	                       db_record_opt_text(n->idempotency_key),
 	                       DB_UINT(n->user_id),
 	                       DB_UINT(n->node_id)};
 	uint64_t affected = 0;
@@ -477,6 +478,24 @@ int db_vpn_find_live_paid_in_tx(struct db_conn *c, uint64_t user_id, enum vpn_ty
 		return -EINVAL;
 	struct db_param p[] = {DB_UINT(user_id), DB_TEXT(t)};
 	r = db_query(c, DB_STMT_VPN_FIND_LIVE_PAID, p, ARRAY_SIZE(p), id_row, &id, &rows);
+	if (r < 0)
+		return r;
+	if (rows == 0)
+		return -ENOENT;
+	*ret_id = id;
+	return 0;
+}
+
+int db_vpn_find_by_idempotency_in_tx(struct db_conn *c, uint64_t user_id, const char *key,
+                                     uint64_t *ret_id)
+{
+	uint64_t id = 0, rows = 0;
+	int r;
+
+	if (!key)
+		return -EINVAL;
+	struct db_param p[] = {DB_UINT(user_id), DB_TEXT(key)};
+	r = db_query(c, DB_STMT_VPN_FIND_BY_IDEMPOTENCY, p, ARRAY_SIZE(p), id_row, &id, &rows);
 	if (r < 0)
 		return r;
 	if (rows == 0)

@@ -17,7 +17,8 @@
  * Errors as in db.h, plus:
  *   -ENOENT    no such config (or user, or node)
  *   -EEXIST    the user has a live trial already; or the peer key is used on that node;
- *              or (activation) an address is live on the node already
+ *              or the user has a config with that idempotency key already; or
+ *              (activation) an address is live on the node already
  *   -EALREADY  the config is already where the call leads
  *   -EPERM     not allowed from the config's state; or the user is banned or the node
  *              is not active (creation)
@@ -65,6 +66,9 @@ struct db_vpn_new {
 	size_t private_key_enc_len;
 	const uint8_t *preshared_key_enc; /* sealed, 1..255 bytes; NULL: none */
 	size_t preshared_key_enc_len;
+	/* The client's Idempotency-Key, 1..64 characters, unique per user (a second config
+	 * with the user's key is -EEXIST); NULL: none. */
+	const char *idempotency_key;
 };
 
 struct db_vpn *db_vpn_free(struct db_vpn *v);
@@ -121,6 +125,14 @@ int db_vpn_extend_in_tx(struct db_conn *c, uint64_t actor_id, uint64_t id, unsig
  */
 int db_vpn_find_live_paid_in_tx(struct db_conn *c, uint64_t user_id, enum vpn_type type,
                                 uint64_t *ret_id);
+
+/*
+ * Inside the caller's transaction: the user's config (any status) created with that
+ * idempotency key; -ENOENT if none. A plain read of the transaction's snapshot, no lock:
+ * after an -EEXIST from a create with the key, look again in a new transaction.
+ */
+int db_vpn_find_by_idempotency_in_tx(struct db_conn *c, uint64_t user_id, const char *key,
+                                     uint64_t *ret_id);
 
 /* Inside the caller's transaction: the ids of the user's live configs, ascending, their
  * rows locked (a ban revokes them). *ret_ids (free()) has *ret_n; none is 0, NULL. */

@@ -72,6 +72,7 @@ int grant_create_vpn_in_tx(struct ctl_service *s, struct db_conn *c, uint64_t ac
 		.private_key_enc_len = priv_enc_len,
 		.preshared_key_enc = psk_enc,
 		.preshared_key_enc_len = psk_enc_len,
+		.idempotency_key = r->idempotency_key,
 	};
 	r2 = db_vpn_create_in_tx(c, actor_id, &n, &vpn_id);
 	if (r2 < 0)

@@ -9,6 +9,8 @@
  * idempotency key, so a second poller only repeats what the first recorded.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +23,7 @@
 #include "db_vpn.h"
 #include "httpc.h"
 #include "service.h"
+#include "wgfleet/macro.h"
 #include "worker.h"
 
 #define ERR_LEN 300
@@ -206,12 +209,45 @@ out:
 	node_agent_close(&a);
 }
 
+/* Nodes are polled this many at a time at most: a hung agent costs its own poll
+ * agent_timeout, not the polls of every node after it. Each one holds a pooled
+ * connection, so at most a quarter of the pool. */
+#define POLL_PARALLEL_MAX 4
+
+struct poll_round {
+	struct ctl_service *s;
+	const struct db_node *nodes;
+	size_t n;
+	atomic_size_t next;
+};
+
+/* A helper thread of one round: its own HTTP client and connection, nodes taken in turn. */
+static void *poll_some(void *arg)
+{
+	struct poll_round *round = arg;
+	struct poller p = {.s = round->s};
+	struct db_conn *c = NULL;
+	size_t i;
+
+	if (worker_agent_httpc_new(round->s, &p.http) < 0 || svc_db_acquire(round->s, &c) < 0)
+		goto out;
+	while ((i = atomic_fetch_add(&round->next, 1)) < round->n &&
+	       !atomic_load(&round->s->stopping))
+		if (round->nodes[i].state != NODE_DISABLED)
+			poll_node(&p, c, &round->nodes[i]);
+out:
+	db_release(c);
+	httpc_free(p.http);
+	return NULL;
+}
+
 /* One round over every node; false if the database could not be read. */
 static bool poll_all(struct poller *p)
 {
 	struct db_conn *c = NULL;
 	struct db_node *nodes = NULL;
-	size_t n = 0;
+	pthread_t threads[POLL_PARALLEL_MAX];
+	size_t n = 0, started = 0, parallel;
 	int r;
 
 	if (svc_db_acquire(p->s, &c) < 0)
@@ -226,9 +262,27 @@ static bool poll_all(struct poller *p)
 		return false;
 	}
 	p->db_down = false;
-	for (size_t i = 0; i < n && !atomic_load(&p->s->stopping); i++)
-		if (nodes[i].state != NODE_DISABLED)
-			poll_node(p, c, &nodes[i]);
+	parallel = MIN(n, (size_t)POLL_PARALLEL_MAX);
+	parallel = MIN(parallel, (size_t)(p->s->cfg->db_pool_size / 4));
+	if (parallel <= 1) {
+		for (size_t i = 0; i < n && !atomic_load(&p->s->stopping); i++)
+			if (nodes[i].state != NODE_DISABLED)
+				poll_node(p, c, &nodes[i]);
+		goto out;
+	}
+	db_release(c);
+	c = NULL;
+	struct poll_round round = {.s = p->s, .nodes = nodes, .n = n};
+	for (size_t k = 0; k < parallel; k++) {
+		if (pthread_create(&threads[started], NULL, poll_some, &round) != 0)
+			break;
+		started++;
+	}
+	if (started == 0) /* no thread to be had: this one polls them all */
+		poll_some(&round);
+	for (size_t k = 0; k < started; k++)
+		pthread_join(threads[k], NULL);
+out:
 	db_nodes_free(nodes, n);
 	db_release(c);
 	return true;

@@ -105,6 +105,9 @@ struct grant_request {
 	bool trial;            /* expires after cfg->trial_duration_s */
 	const char *name;      /* NULL: "<type>-<unix time>" */
 	int64_t expires_at_us; /* not a trial: 0 never, else the expiry */
+	/* The client's Idempotency-Key (1..64 characters), stored with the config; NULL: none.
+	 * Another config of the user with the key: -EEXIST. */
+	const char *idempotency_key;
 };
 
 /*

@@ -247,6 +247,22 @@ static bool sweep_notices(struct sweeper *w, struct db_conn *c)
 	return ok;
 }
 
+/* Done jobs past job_retention, a bounded batch per sweep: the table stays the size of
+ * the recent past, and a large backlog goes in many short statements, not one long one. */
+#define PURGE_BATCH 5000
+
+static void purge_jobs(struct sweeper *w, struct db_conn *c)
+{
+	uint64_t n = 0;
+	int r;
+
+	r = db_job_purge(c, w->s->cfg->job_retention_s, PURGE_BATCH, &n);
+	if (r < 0)
+		db_trouble(w, "purging finished jobs", r);
+	else if (n)
+		svc_log(w->s, CTL_LOG_DEBUG, "sweeper: purged %" PRIu64 " finished jobs", n);
+}
+
 static bool sweep(struct sweeper *w)
 {
 	struct db_conn *c = NULL;
@@ -255,6 +271,8 @@ static bool sweep(struct sweeper *w)
 	if (svc_db_acquire(w->s, &c) < 0)
 		return false;
 	ok = sweep_expired(w, c) && sweep_notices(w, c);
+	if (ok && w->s->cfg->job_retention_s)
+		purge_jobs(w, c);
 	db_release(c);
 	if (ok && w->db_down) {
 		w->db_down = false;

@@ -167,7 +167,41 @@ wggo_stop() {
 	rm -f "/var/run/wireguard/${SIF[$i]}.sock"
 }
 
-agent_url() { echo "http://198.19.$1.1:8080"; }
+# CTL_AGENT_TLS=1: every agent serves HTTPS with a certificate for its address, signed by
+# a test CA ($WGF_TMP/tls/ca.crt) that the controller trusts (agent_ca_file); a node listed
+# in CTL_TLS_ROGUE gets a self-signed certificate instead, which nobody should trust.
+CTL_AGENT_TLS=${CTL_AGENT_TLS:-0}
+CTL_TLS_ROGUE=${CTL_TLS_ROGUE:-}
+agent_url() { echo "$([ "$CTL_AGENT_TLS" = 1 ] && echo https || echo http)://198.19.$1.1:8080"; }
+# agent_curl_tls I: curl's options for node I's API: the test CA when the agents speak TLS
+# (a rogue node's certificate is taken unchecked: the test itself knows it).
+agent_curl_tls() {
+	if [ "$CTL_AGENT_TLS" != 1 ]; then return 0; fi
+	if [[ " $CTL_TLS_ROGUE " == *" $1 "* ]]; then echo "-k"; else echo "--cacert $WGF_TMP/tls/ca.crt"; fi
+}
+
+# tls_node_cert I: node I's certificate and key in $WGF_TMP/tls (the CA made first).
+tls_node_cert() {
+	local i=$1 d=$WGF_TMP/tls
+	mkdir -p -m 700 "$d"
+	if [ ! -f "$d/ca.crt" ]; then
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+			-subj "/CN=wgfleet test CA $WGF_ID" -keyout "$d/ca.key" -out "$d/ca.crt" 2>/dev/null ||
+			wgf_fail "openssl: no test CA"
+	fi
+	printf 'subjectAltName = IP:198.19.%s.1\nbasicConstraints = CA:FALSE\n' "$i" >"$d/ext$i"
+	if [[ " $CTL_TLS_ROGUE " == *" $i "* ]]; then
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+			-subj "/CN=198.19.$i.1" -addext "subjectAltName = IP:198.19.$i.1" \
+			-keyout "$d/agent$i.key" -out "$d/agent$i.crt" 2>/dev/null || wgf_fail "openssl: no rogue cert"
+	else
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=198.19.$i.1" \
+			-keyout "$d/agent$i.key" -out "$d/agent$i.csr" 2>/dev/null &&
+		openssl x509 -req -in "$d/agent$i.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
+			-days 2 -extfile "$d/ext$i" -out "$d/agent$i.crt" 2>/dev/null || wgf_fail "openssl: no cert for node $i"
+	fi
+	chmod 600 "$d/agent$i.key"
+}
 
 # agent_start I: node I's agent; returns once its /healthz answers from KNS.
 agent_start() {
@@ -176,7 +210,7 @@ agent_start() {
 		>>"$WGF_TMP/agent$i.log" 2>&1 &
 	AGENT_PID[$i]=$!
 	for (( n=0; n<500; n++ )); do
-		ip netns exec "$KNS" curl -sf "$(agent_url "$i")/healthz" >/dev/null 2>&1 && return 0
+		ip netns exec "$KNS" curl -sf $(agent_curl_tls "$i") "$(agent_url "$i")/healthz" >/dev/null 2>&1 && return 0
 		kill -0 "${AGENT_PID[$i]}" 2>/dev/null || wgf_fail "agent $i exited (agent$i.log)"
 		sleep 0.02
 	done
@@ -194,7 +228,7 @@ agent_stop() {
 
 # agent_api I METHOD PATH: node I's agent API, straight (not through the controller).
 agent_api() {
-	ip netns exec "$KNS" curl -sS -X "$2" -H "Authorization: Bearer ${AGENT_TOKEN[$1]}" \
+	ip netns exec "$KNS" curl -sS $(agent_curl_tls "$1") -X "$2" -H "Authorization: Bearer ${AGENT_TOKEN[$1]}" \
 		"$(agent_url "$1")$3"
 }
 
@@ -234,6 +268,11 @@ reconcile_interval = 1s
 quarantine = 1h
 log_level = info
 CONF
+	if [ "$CTL_AGENT_TLS" = 1 ]; then
+		tls_node_cert "$i"
+		printf 'tls_cert = %s\ntls_key = %s\n' "$WGF_TMP/tls/agent$i.crt" "$WGF_TMP/tls/agent$i.key" \
+			>>"$WGF_TMP/agent$i.conf"
+	fi
 	mkdir -m 700 "$WGF_TMP/agent$i/state"
 	agent_start "$i"
 }
@@ -260,6 +299,7 @@ ctl_write_conf() {
 		echo "price = qvapay wireguard 1 299 USD"
 		for key in "${!CONF[@]}"; do echo "$key = ${CONF[$key]}"; done
 		for line in "${CONF_LISTS[@]}"; do echo "$line"; done
+		if [ "$CTL_AGENT_TLS" = 1 ]; then echo "agent_ca_file = $WGF_TMP/tls/ca.crt"; fi
 	} >"$WGF_TMP/controller$k.conf"
 	chmod 600 "$WGF_TMP/controller$k.conf"
 }

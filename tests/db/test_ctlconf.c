@@ -437,6 +437,20 @@ static void test_cross(void **state)
 	bad("agent_timeout = 2s\njob_lease = 1500ms\n", 2, "job_lease: job_lease (1500ms)");
 	ctlconf_free(parse_ok("agent_timeout = 2s\njob_lease = 2001ms\n"));
 
+	bad("job_retention = 3d\n", 1,
+	    "job_retention: job_retention (3d) must be longer than expiry_notice (3d)");
+	bad("job_retention = 2d\n\nexpiry_notice = 5d\n", 3,
+	    "expiry_notice: job_retention (2d) must be longer than expiry_notice (5d)");
+	cfg = parse_ok("expiry_notice = 365d\n"); /* the default retention adapts */
+	assert_int_equal(cfg->job_retention_s, 366 * 86400);
+	ctlconf_free(cfg);
+	cfg = parse_ok("job_retention = 0s\n");
+	assert_int_equal(cfg->job_retention_s, 0);
+	ctlconf_free(cfg);
+	cfg = parse_ok("expiry_notice = 0s\njob_retention = 1s\n");
+	assert_int_equal(cfg->job_retention_s, 1);
+	ctlconf_free(cfg);
+
 	bad("db_pool_size = 6\n", 1,
 	    "db_pool_size: db_pool_size (6) must be at least workers (4) + 3");
 	bad("db_pool_size = 20\nworkers = 18\n", 2, "workers: db_pool_size (20) must be at least");
@@ -554,7 +568,7 @@ static void test_example_and_docs(void **state)
 			print_error("docs/controller-config.md has no row for %s\n", name);
 		assert_non_null(strstr(doc, needle));
 	}
-	assert_int_equal(i, 26);
+	assert_int_equal(i, 27);
 	assert_non_null(cfg->database_url);
 	assert_non_null(cfg->webhook_url);
 	assert_true(cfg->n_tokens >= 3);

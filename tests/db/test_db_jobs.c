@@ -889,6 +889,52 @@ static void test_list_and_counters(void **state)
 	close_fresh(c, d);
 }
 
+/* Purging: only done jobs that finished long enough ago go, oldest first, at most the
+ * limit; failed, running and pending ones stay; the counters follow the deletes. */
+static void test_purge(void **state)
+{
+	(void)state;
+	struct db *d;
+	struct db_conn *c = fresh("purge", 2, &d);
+	uint64_t node = new_node(c), ids[7], deleted = 99;
+	bool failed;
+
+	for (int i = 0; i < 7; i++)
+		ids[i] = enqueue(c, JOB_RESYNC, node, 0, NULL);
+	/* 0..3 done (0, 1, 2 long ago; 3 just now); 4 failed long ago; 5 running; 6 pending */
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(claim_one(c, "w"), ids[i]);
+	for (int i = 0; i < 4; i++)
+		assert_db(c, db_job_done(c, ids[i], "w", NULL), 0);
+	assert_db(c, db_job_retry(c, ids[4], "w", 0, "no", 1, &failed), 0);
+	assert_true(failed);
+	assert_db(c, SQL(c, "UPDATE jobs SET finished_at = NOW(6) - INTERVAL 40 DAY "
+	                    "WHERE id IN (?, ?, ?, ?)",
+	                 DB_UINT(ids[0]), DB_UINT(ids[1]), DB_UINT(ids[2]), DB_UINT(ids[4])),
+	          0);
+
+	assert_db(c, db_job_purge(c, 0, 10, &deleted), -EINVAL);
+	assert_db(c, db_job_purge(c, 86400, 0, &deleted), -EINVAL);
+	assert_int_equal(deleted, 99); /* untouched on error */
+	/* a limit of 2: the two oldest */
+	assert_db(c, db_job_purge(c, 30 * 86400, 2, &deleted), 0);
+	assert_int_equal(deleted, 2);
+	assert_int_equal(COUNT(c, "SELECT COUNT(*) FROM jobs WHERE id IN (?, ?)", DB_UINT(ids[0]),
+	                       DB_UINT(ids[1])),
+	                 0);
+	assert_db(c, db_job_purge(c, 30 * 86400, 100, &deleted), 0);
+	assert_int_equal(deleted, 1);
+	assert_db(c, db_job_purge(c, 30 * 86400, 100, &deleted), 0);
+	assert_int_equal(deleted, 0);
+	/* what is left: the recent done one, the failed, running and pending ones */
+	assert_int_equal(COUNT(c, "SELECT COUNT(*) FROM jobs"), 4);
+	assert_int_equal(COUNT(c, "SELECT COUNT(*) FROM jobs WHERE id IN (?, ?, ?, ?)",
+	                       DB_UINT(ids[3]), DB_UINT(ids[4]), DB_UINT(ids[5]), DB_UINT(ids[6])),
+	                 4);
+	dbtest_assert_counters_match(c);
+	close_fresh(c, d);
+}
+
 /* ---- the claim's plan ---- */
 
 struct plan {
@@ -1004,6 +1050,7 @@ int main(void)
 	    cmocka_unit_test(test_retry_defer_fail),
 	    cmocka_unit_test(test_vpn_order),
 	    cmocka_unit_test(test_list_and_counters),
+	    cmocka_unit_test(test_purge),
 	    cmocka_unit_test(test_claim_plan),
 	};
 

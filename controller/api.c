@@ -54,6 +54,8 @@
 #define API_USERNAME_MAX 64
 #define API_CHARGE_ID_MAX 191
 #define API_REASON_MAX 255
+/* vpn_configs.idempotency_key (0004) */
+#define API_IDEMPOTENCY_KEY_MAX 64
 /* A VPN has one address per pool of its node; more is not a config we wrote. */
 #define API_ADDRESSES_MAX 16
 
@@ -132,6 +134,42 @@ static int db_failed(struct ctl_service *s, struct db_conn *c, struct http_respo
 	return http_respond_error(resp, 500, "internal", "internal error");
 }
 
+/* A failed step (r < 0): a refusal (API_REFUSED) answered with err, else as db_failed. */
+static int respond_failed(struct ctl_service *s, struct db_conn *c, struct http_response *resp,
+                          int r, const struct http_error *err, const char *what)
+{
+	if (r == API_REFUSED)
+		return http_respond_error_from(resp, err);
+	return db_failed(s, c, resp, r, what);
+}
+
+/*
+ * The answer of a handler's last read: j (stolen) with status when r is 0, else -ENOMEM as
+ * it is (500, nothing to log) and any other error as db_failed.
+ */
+static int respond_result(struct ctl_service *s, struct db_conn *c, struct http_response *resp,
+                          int r, unsigned status, json_t *j, const char *what)
+{
+	if (r == 0)
+		return http_respond_json(resp, status, j);
+	json_decref(j);
+	return r == -ENOMEM ? r : db_failed(s, c, resp, r, what);
+}
+
+/* The answer of a list: {key: arr} (arr stays the caller's) as respond_result. */
+static int respond_list(struct ctl_service *s, struct db_conn *c, struct http_response *resp,
+                        int r, const char *key, json_t *arr, const char *what)
+{
+	return respond_result(s, c, resp, r, 200, r ? NULL : json_pack("{s:O}", key, arr), what);
+}
+
+/* Appends item (stolen) to arr; -ENOMEM if either is NULL (a failed allocation) or the
+ * append fails. */
+static int list_append(json_t *arr, json_t *item)
+{
+	return json_array_append_new(arr, item) < 0 ? -ENOMEM : 0;
+}
+
 /* A pooled connection, or NULL after answering 503 (svc_db_acquire has logged why). */
 static struct db_conn *acquire(struct ctl_service *s, struct http_response *resp)
 {
@@ -144,6 +182,21 @@ static struct db_conn *acquire(struct ctl_service *s, struct http_response *resp
 		return NULL;
 	}
 	return c;
+}
+
+/*
+ * The connection for a request whose checks ended with *r: NULL after answering, with *r
+ * what the handler returns: their refusal (err; -ENOMEM as it is when err is empty) or
+ * 503 when no connection is to be had (*r stays 0).
+ */
+static struct db_conn *acquire_checked(struct ctl_service *s, struct http_response *resp,
+                                       int *r, const struct http_error *err)
+{
+	if (*r < 0) {
+		*r = err->code ? http_respond_error_from(resp, err) : *r;
+		return NULL;
+	}
+	return acquire(s, resp);
 }
 
 /* ---- request parsing ---- */
@@ -169,8 +222,8 @@ static int id_parse(const char *s, uint64_t max, uint64_t *ret)
 }
 
 /* The path's {name} as an id; 400 invalid_value (answered, -EINVAL) if it is not one. */
-static int param_id(const struct http_request *req, struct http_response *resp, const char *name,
-                    uint64_t max, uint64_t *ret)
+static int param_number(const struct http_request *req, struct http_response *resp,
+                        const char *name, uint64_t max, uint64_t *ret)
 {
 	if (id_parse(http_request_param(req, name), max, ret) == 0)
 		return 0;
@@ -179,10 +232,16 @@ static int param_id(const struct http_request *req, struct http_response *resp, 
 	return -EINVAL;
 }
 
+/* The path's {id}, as param_number. */
+static int param_id(const struct http_request *req, struct http_response *resp, uint64_t *ret)
+{
+	return param_number(req, resp, "id", UINT64_MAX, ret);
+}
+
 static int param_tid(const struct http_request *req, struct http_response *resp, int64_t *ret)
 {
 	uint64_t v;
-	int r = param_id(req, resp, "telegram_id", INT64_MAX, &v);
+	int r = param_number(req, resp, "telegram_id", INT64_MAX, &v);
 
 	if (r == 0)
 		*ret = (int64_t)v;
@@ -490,18 +549,33 @@ static int h_status(const struct http_request *req, struct http_response *resp, 
 
 /* ---- users ---- */
 
-/* The user by Telegram id; 404 answered (and -ENOENT) if there is none. */
-static int user_lookup(struct ctl_service *s, struct db_conn *c, struct http_response *resp,
-                       int64_t tid, const char *what, struct db_user **ret)
+/* The user by Telegram id; API_REFUSED (404 in err) if there is none. */
+static int user_by_tid(struct db_conn *c, int64_t tid, struct db_user **ret,
+                       struct http_error *err)
 {
 	int r = db_user_get_by_telegram(c, tid, ret);
 
 	if (r == -ENOENT)
-		http_respond_error(resp, 404, "not_found", "no user with Telegram id %" PRId64,
-		                   tid);
-	else if (r < 0)
-		db_failed(s, c, resp, r, what);
+		r = refuse(err, 404, "not_found", "no user with Telegram id %" PRId64, tid);
 	return r;
+}
+
+/*
+ * A pooled connection and the user by Telegram id, or NULL after answering (503, 404, the
+ * database's error).
+ */
+static struct db_conn *acquire_user(struct ctl_service *s, struct http_response *resp,
+                                    int64_t tid, const char *what, struct db_user **ret)
+{
+	struct http_error err = {0};
+	struct db_conn *c = acquire(s, resp);
+	int r = c ? user_by_tid(c, tid, ret, &err) : 0;
+
+	if (r < 0) {
+		respond_failed(s, c, resp, r, &err, what);
+		c = db_release(c);
+	}
+	return c;
 }
 
 static int respond_user(struct ctl_service *s, struct db_conn *c, struct http_response *resp,
@@ -513,12 +587,8 @@ static int respond_user(struct ctl_service *s, struct db_conn *c, struct http_re
 
 	if (r == 0)
 		r = user_json(c, u, &j);
-	if (r == -ENOMEM)
-		goto out;
-	r = r < 0 ? db_failed(s, c, resp, r, what) : http_respond_json(resp, status, j);
-out:
 	db_user_free(u);
-	return r;
+	return respond_result(s, c, resp, r, status, j, what);
 }
 
 static const struct http_field user_put_fields[] = {
@@ -555,11 +625,7 @@ static int h_user_put(const struct http_request *req, struct http_response *resp
 	    utf8_length(opt_string(body, "username")) > API_USERNAME_MAX)
 		r = refuse(&err, 400, "invalid_value", "username: at most %d characters",
 		           API_USERNAME_MAX);
-	if (r < 0) {
-		r = err.code ? http_respond_error_from(resp, &err) : r;
-		goto out;
-	}
-	c = acquire(s, resp);
+	c = acquire_checked(s, resp, &r, &err);
 	if (!c)
 		goto out;
 	/* Fields left out keep their values: the bot may refresh only what it knows. */
@@ -603,11 +669,10 @@ static int h_user_get(const struct http_request *req, struct http_response *resp
 
 	if (param_tid(req, resp, &tid) < 0)
 		return 0;
-	c = acquire(s, resp);
+	c = acquire_user(s, resp, tid, what, &u);
 	if (!c)
 		return 0;
-	r = user_lookup(s, c, resp, tid, what, &u);
-	r = r < 0 ? 0 : respond_user(s, c, resp, 200, u->id, what);
+	r = respond_user(s, c, resp, 200, u->id, what);
 	db_user_free(u);
 	db_release(c);
 	return r;
@@ -632,9 +697,7 @@ static int user_status_tx(struct db_conn *c, void *userdata)
 	int r;
 
 	x->revoked = 0;
-	r = db_user_get_by_telegram(c, x->tid, &u);
-	if (r == -ENOENT)
-		r = refuse(&x->err, 404, "not_found", "no user with Telegram id %" PRId64, x->tid);
+	r = user_by_tid(c, x->tid, &u, &x->err);
 	if (r < 0)
 		goto out;
 	x->user_id = u->id;
@@ -687,20 +750,12 @@ static int h_user_patch(const struct http_request *req, struct http_response *re
 			r = refuse(&x.err, 400, "invalid_value",
 			           "status: must be active or banned");
 	}
-	if (r < 0) {
-		r = x.err.code ? http_respond_error_from(resp, &x.err) : r;
-		goto out;
-	}
-	c = acquire(s, resp);
+	c = acquire_checked(s, resp, &r, &x.err);
 	if (!c)
 		goto out;
 	r = db_tx_run(c, user_status_tx, &x);
-	if (r == API_REFUSED) {
-		r = http_respond_error_from(resp, &x.err);
-		goto out;
-	}
 	if (r < 0) {
-		r = db_failed(s, c, resp, r, what);
+		r = respond_failed(s, c, resp, r, &x.err, what);
 		goto out;
 	}
 	if (x.revoked) {
@@ -735,20 +790,14 @@ static int user_role(const struct http_request *req, struct http_response *resp,
 	if (!known)
 		return http_respond_error(resp, 404, "not_found",
 		                          "no such role (admin, superadmin)");
-	c = acquire(s, resp);
+	c = acquire_user(s, resp, tid, what, &u);
 	if (!c)
 		return 0;
-	r = user_lookup(s, c, resp, tid, what, &u);
-	if (r < 0) {
-		r = 0;
-		goto out;
-	}
 	r = grant ? db_user_grant_role(c, ACTOR, u->id, role, 0)
 	          : db_user_revoke_role(c, ACTOR, u->id, role);
 	if (r == -ENOENT && !grant)
 		r = 0; /* not held: already what was asked */
 	r = r < 0 ? db_failed(s, c, resp, r, what) : respond_user(s, c, resp, 200, u->id, what);
-out:
 	db_user_free(u);
 	db_release(c);
 	return r;
@@ -766,13 +815,60 @@ static int h_role_delete(const struct http_request *req, struct http_response *r
 
 /* ---- VPNs ---- */
 
+/* grant_create_vpn_in_tx's refusals, filed in err; any other result as it is. */
+static int grant_refused(int r, struct http_error *err)
+{
+	if (r == -ENOSPC)
+		return refuse(err, 503, "no_node", "no active healthy node has room");
+	if (r == -EPERM) /* banned between our read and the insert */
+		return refuse(err, 409, "user_banned", "the user is banned");
+	if (r == -EOPNOTSUPP)
+		return refuse(err, 422, "unsupported_type", "this VPN type cannot be provisioned");
+	return r;
+}
+
 struct vpn_create_tx {
 	struct ctl_service *s;
 	int64_t tid;
 	struct grant_request g;
+	/* Set for the second run after an insert with the key met a duplicate key: look the
+	 * key up, but create nothing. */
+	bool lookup_only;
 	uint64_t vpn_id; /* out */
+	bool replayed;   /* out: vpn_id is the key's VPN from an earlier request */
 	struct http_error err;
 };
+
+/*
+ * The VPN an earlier request with this Idempotency-Key created for the user, if any: 0
+ * with x->vpn_id set, -ENOENT if the key is new, API_REFUSED if that VPN is not what this
+ * request asks for (the client reused a key for another request).
+ */
+static int vpn_create_replay(struct db_conn *c, struct vpn_create_tx *x)
+{
+	struct db_vpn *v = NULL;
+	uint64_t id = 0;
+	int r;
+
+	r = db_vpn_find_by_idempotency_in_tx(c, x->g.user_id, x->g.idempotency_key, &id);
+	if (r < 0)
+		return r;
+	r = db_vpn_get(c, id, &v);
+	if (r < 0)
+		return r;
+	if (v->type != x->g.type || v->is_trial != x->g.trial) {
+		r = refuse(&x->err, 409, "idempotency_conflict",
+		           "Idempotency-Key: already used for VPN %" PRIu64
+		           " (%s%s), which this request does not match",
+		           id, vpn_type_to_string(v->type), v->is_trial ? ", trial" : "");
+		goto out;
+	}
+	x->vpn_id = id;
+	x->replayed = true;
+out:
+	db_vpn_free(v);
+	return r;
+}
 
 static int vpn_create_tx(struct db_conn *c, void *userdata)
 {
@@ -780,25 +876,37 @@ static int vpn_create_tx(struct db_conn *c, void *userdata)
 	struct db_user *u = NULL;
 	int r;
 
-	r = db_user_get_by_telegram(c, x->tid, &u);
-	if (r == -ENOENT)
-		r = refuse(&x->err, 404, "not_found", "no user with Telegram id %" PRId64, x->tid);
+	x->replayed = false;
+	r = user_by_tid(c, x->tid, &u, &x->err);
 	if (r < 0)
 		goto out;
+	x->g.user_id = u->id;
+	/* Before the status check: a retry answers what the first request answered, even if
+	 * the user was banned in between (the VPN then shows as revoked). */
+	if (x->g.idempotency_key) {
+		r = vpn_create_replay(c, x);
+		if (r != -ENOENT)
+			goto out;
+	}
 	if (u->status != USER_ACTIVE) {
 		r = refuse(&x->err, 409, "user_banned", "the user is banned");
 		goto out;
 	}
-	x->g.user_id = u->id;
-	r = grant_create_vpn_in_tx(x->s, c, ACTOR, &x->g, &x->vpn_id);
+	/* Still no VPN with the key: the first run's duplicate key was another one (the live
+	 * trial, the peer key), answered as it is without a key. */
+	r = x->lookup_only ? -EEXIST : grant_create_vpn_in_tx(x->s, c, ACTOR, &x->g, &x->vpn_id);
+	/*
+	 * With a key, the duplicate may be a concurrent request with the same key: its insert
+	 * was not committed when we looked (our insert waited for its commit), so our snapshot
+	 * cannot show it, and the failed insert broke this transaction anyway. Left to the
+	 * caller, which looks again in a new one.
+	 */
+	if (r == -EEXIST && x->g.idempotency_key && !x->lookup_only)
+		goto out;
 	if (r == -EEXIST && x->g.trial)
 		r = refuse(&x->err, 409, "trial_exists", "the user has a live trial already");
-	else if (r == -ENOSPC)
-		r = refuse(&x->err, 503, "no_node", "no active healthy node has room");
-	else if (r == -EPERM) /* banned between our read and the insert */
-		r = refuse(&x->err, 409, "user_banned", "the user is banned");
-	else if (r == -EOPNOTSUPP)
-		r = refuse(&x->err, 422, "unsupported_type", "this VPN type cannot be provisioned");
+	else
+		r = grant_refused(r, &x->err);
 out:
 	db_user_free(u);
 	return r;
@@ -809,6 +917,30 @@ static const struct http_field vpn_post_fields[] = {
     {"trial", HTTP_FIELD_BOOLEAN, 0},
     {"name", HTTP_FIELD_STRING, HTTP_FIELD_NULLABLE},
 };
+
+/* The Idempotency-Key header: NULL when absent, else 1..API_IDEMPOTENCY_KEY_MAX printable
+ * ASCII characters without spaces; -EINVAL (answered) otherwise. */
+static int idempotency_key_header(const struct http_request *req, struct http_response *resp,
+                                  const char **ret)
+{
+	const char *k = http_request_header(req, "Idempotency-Key");
+	size_t n = 0;
+
+	*ret = NULL;
+	if (!k)
+		return 0;
+	for (; k[n] && n <= API_IDEMPOTENCY_KEY_MAX; n++)
+		if ((unsigned char)k[n] <= ' ' || (unsigned char)k[n] > '~')
+			break;
+	if (n == 0 || n > API_IDEMPOTENCY_KEY_MAX || k[n]) {
+		http_respond_error(resp, 400, "invalid_value",
+		                   "Idempotency-Key: 1..%d printable ASCII characters, no spaces",
+		                   API_IDEMPOTENCY_KEY_MAX);
+		return -EINVAL;
+	}
+	*ret = k;
+	return 0;
+}
 
 /* ?wait=SECONDS: -1 when absent, else 0..API_WAIT_MAX_S; -EINVAL (answered) otherwise. */
 static int wait_param(const struct http_request *req, struct http_response *resp, int *ret)
@@ -912,7 +1044,8 @@ static int h_vpns_post(const struct http_request *req, struct http_response *res
 	const char *type, *name;
 	int wait_s, r;
 
-	if (param_tid(req, resp, &x.tid) < 0 || wait_param(req, resp, &wait_s) < 0)
+	if (param_tid(req, resp, &x.tid) < 0 || wait_param(req, resp, &wait_s) < 0 ||
+	    idempotency_key_header(req, resp, &x.g.idempotency_key) < 0)
 		return 0;
 	r = body_parse(req, vpn_post_fields, ARRAY_SIZE(vpn_post_fields), false, &body, &x.err);
 	if (r == 0) {
@@ -931,27 +1064,27 @@ static int h_vpns_post(const struct http_request *req, struct http_response *res
 		x.g.name = name;
 		x.g.expires_at_us = 0; /* a non-trial VPN created here never expires */
 	}
-	if (r < 0) {
-		r = x.err.code ? http_respond_error_from(resp, &x.err) : r;
-		goto out;
-	}
 	/* Before the commit, so that a worker finishing the job at once is not missed. */
 	pthread_mutex_lock(&s->lock);
 	seen = s->finished_seq;
 	pthread_mutex_unlock(&s->lock);
-	c = acquire(s, resp);
+	c = acquire_checked(s, resp, &r, &x.err);
 	if (!c)
 		goto out;
 	r = db_tx_run(c, vpn_create_tx, &x);
-	if (r == API_REFUSED) {
-		r = http_respond_error_from(resp, &x.err);
-		goto out;
+	if (r == -EEXIST && x.g.idempotency_key) {
+		/* Lost to a concurrent request with the key (its VPN is committed now), or hit
+		 * another unique key: a new snapshot tells which. */
+		x.lookup_only = true;
+		r = db_tx_run(c, vpn_create_tx, &x);
 	}
 	if (r < 0) {
-		r = db_failed(s, c, resp, r, what);
+		r = respond_failed(s, c, resp, r, &x.err, what);
 		goto out;
 	}
-	svc_kick_workers(s);
+	/* A replay created nothing; its job was queued (and the workers kicked) before. */
+	if (!x.replayed)
+		svc_kick_workers(s);
 	r = vpn_json_by_id(c, x.vpn_id, x.tid, &answer);
 	if (r < 0) {
 		r = r == -ENOMEM ? r : db_failed(s, c, resp, r, what);
@@ -987,14 +1120,9 @@ static int h_vpns_list(const struct http_request *req, struct http_response *res
 
 	if (param_tid(req, resp, &tid) < 0)
 		return 0;
-	c = acquire(s, resp);
+	c = acquire_user(s, resp, tid, what, &u);
 	if (!c)
 		return 0;
-	r = user_lookup(s, c, resp, tid, what, &u);
-	if (r < 0) {
-		r = 0;
-		goto out;
-	}
 	r = db_vpn_list_by_user(c, u->id, API_LIST_MAX, &v, &n);
 	arr = json_array();
 	if (r == 0 && !arr)
@@ -1003,14 +1131,10 @@ static int h_vpns_list(const struct http_request *req, struct http_response *res
 		json_t *j = NULL;
 
 		r = vpn_json(c, &nn, &v[i], tid, &j);
-		if (r == 0 && json_array_append_new(arr, j) < 0)
-			r = -ENOMEM;
+		if (r == 0)
+			r = list_append(arr, j);
 	}
-	if (r == 0)
-		r = http_respond_json(resp, 200, json_pack("{s:O}", "vpns", arr));
-	else if (r != -ENOMEM)
-		r = db_failed(s, c, resp, r, what);
-out:
+	r = respond_list(s, c, resp, r, "vpns", arr, what);
 	json_decref(arr);
 	node_names_done(&nn);
 	db_vpns_free(v, n);
@@ -1027,18 +1151,16 @@ static int h_vpn_get(const struct http_request *req, struct http_response *resp,
 	uint64_t id;
 	int r;
 
-	if (param_id(req, resp, "id", UINT64_MAX, &id) < 0)
+	if (param_id(req, resp, &id) < 0)
 		return 0;
 	c = acquire(s, resp);
 	if (!c)
 		return 0;
 	r = vpn_json_by_id(c, id, 0, &j);
-	if (r == 0)
-		r = http_respond_json(resp, 200, j);
-	else if (r == -ENOENT)
+	if (r == -ENOENT)
 		r = http_respond_error(resp, 404, "not_found", "no VPN %" PRIu64, id);
-	else if (r != -ENOMEM)
-		r = db_failed(s, c, resp, r, "GET /v1/vpns/{id}");
+	else
+		r = respond_result(s, c, resp, r, 200, j, "GET /v1/vpns/{id}");
 	db_release(c);
 	return r;
 }
@@ -1057,7 +1179,7 @@ static int vpn_config(const struct http_request *req, struct http_response *resp
 	uint64_t id;
 	int r;
 
-	if (param_id(req, resp, "id", UINT64_MAX, &id) < 0)
+	if (param_id(req, resp, &id) < 0)
 		return 0;
 	c = acquire(s, resp);
 	if (!c)
@@ -1170,32 +1292,21 @@ static int h_vpn_delete(const struct http_request *req, struct http_response *re
 	json_t *body = NULL, *j = NULL;
 	int r;
 
-	if (param_id(req, resp, "id", UINT64_MAX, &x.id) < 0)
+	if (param_id(req, resp, &x.id) < 0)
 		return 0;
 	r = reason_parse(req, &body, &x.reason, &x.err);
-	if (r < 0) {
-		r = x.err.code ? http_respond_error_from(resp, &x.err) : r;
-		goto out;
-	}
-	c = acquire(s, resp);
+	c = acquire_checked(s, resp, &r, &x.err);
 	if (!c)
 		goto out;
 	r = db_tx_run(c, vpn_revoke_tx, &x);
-	if (r == API_REFUSED) {
-		r = http_respond_error_from(resp, &x.err);
-		goto out;
-	}
 	if (r < 0) {
-		r = db_failed(s, c, resp, r, what);
+		r = respond_failed(s, c, resp, r, &x.err, what);
 		goto out;
 	}
 	if (x.revoked)
 		svc_kick_workers(s);
 	r = vpn_json_by_id(c, x.id, 0, &j);
-	if (r == 0)
-		r = http_respond_json(resp, 200, j);
-	else if (r != -ENOMEM)
-		r = db_failed(s, c, resp, r, what);
+	r = respond_result(s, c, resp, r, 200, j, what);
 out:
 	json_decref(body);
 	db_release(c);
@@ -1273,14 +1384,9 @@ static int h_payment_post(const struct http_request *req, struct http_response *
 		goto out;
 	}
 	tid = (int64_t)json_integer_value(json_object_get(body, "telegram_id"));
-	c = acquire(s, resp);
+	c = acquire_user(s, resp, tid, what, &u);
 	if (!c)
 		goto out;
-	r = user_lookup(s, c, resp, tid, what, &u);
-	if (r < 0) {
-		r = 0;
-		goto out;
-	}
 	if (u->status != USER_ACTIVE) {
 		r = http_respond_error(resp, 409, "user_banned", "the user is banned");
 		goto out;
@@ -1375,14 +1481,7 @@ static int payment_complete_tx(struct db_conn *c, void *userdata)
 		 * an extension, computed by the database's clock. */
 		struct grant_request g = {.user_id = p->user_id, .type = p->vpn_type};
 
-		r = grant_create_vpn_in_tx(x->s, c, ACTOR, &g, &vid);
-		if (r == -ENOSPC)
-			r = refuse(&x->err, 503, "no_node", "no active healthy node has room");
-		else if (r == -EPERM)
-			r = refuse(&x->err, 409, "user_banned", "the user is banned");
-		else if (r == -EOPNOTSUPP)
-			r = refuse(&x->err, 422, "unsupported_type",
-			           "this VPN type cannot be provisioned");
+		r = grant_refused(grant_create_vpn_in_tx(x->s, c, ACTOR, &g, &vid), &x->err);
 		x->created = r == 0;
 	}
 	if (r == 0)
@@ -1407,23 +1506,15 @@ static int h_payment_complete(const struct http_request *req, struct http_respon
 	json_t *body = NULL, *pj = NULL, *vj = NULL;
 	int r;
 
-	if (param_id(req, resp, "id", UINT64_MAX, &x.id) < 0)
+	if (param_id(req, resp, &x.id) < 0)
 		return 0;
 	r = body_parse(req, NULL, 0, true, &body, &x.err);
-	if (r < 0) {
-		r = x.err.code ? http_respond_error_from(resp, &x.err) : r;
-		goto out;
-	}
-	c = acquire(s, resp);
+	c = acquire_checked(s, resp, &r, &x.err);
 	if (!c)
 		goto out;
 	r = db_tx_run(c, payment_complete_tx, &x);
-	if (r == API_REFUSED) {
-		r = http_respond_error_from(resp, &x.err);
-		goto out;
-	}
 	if (r < 0) {
-		r = db_failed(s, c, resp, r, what);
+		r = respond_failed(s, c, resp, r, &x.err, what);
 		goto out;
 	}
 	if (x.created)
@@ -1431,11 +1522,8 @@ static int h_payment_complete(const struct http_request *req, struct http_respon
 	r = payment_json_by_id(c, x.id, &pj);
 	if (r == 0 && x.vpn_id)
 		r = vpn_json_by_id(c, x.vpn_id, 0, &vj);
-	if (r == 0)
-		r = http_respond_json(resp, 200,
-		                      json_pack("{s:O, s:O?}", "payment", pj, "vpn", vj));
-	else if (r != -ENOMEM)
-		r = db_failed(s, c, resp, r, what);
+	r = respond_result(s, c, resp, r, 200,
+	                   r ? NULL : json_pack("{s:O, s:O?}", "payment", pj, "vpn", vj), what);
 out:
 	json_decref(vj);
 	json_decref(pj);
@@ -1456,15 +1544,11 @@ static int payment_end(const struct http_request *req, struct http_response *res
 	uint64_t id;
 	int r;
 
-	if (param_id(req, resp, "id", UINT64_MAX, &id) < 0)
+	if (param_id(req, resp, &id) < 0)
 		return 0;
 	r = refund ? body_parse(req, NULL, 0, true, &body, &err)
 	           : reason_parse(req, &body, &reason, &err);
-	if (r < 0) {
-		r = err.code ? http_respond_error_from(resp, &err) : r;
-		goto out;
-	}
-	c = acquire(s, resp);
+	c = acquire_checked(s, resp, &r, &err);
 	if (!c)
 		goto out;
 	r = refund ? db_payment_refund(c, ACTOR, id) : db_payment_fail(c, ACTOR, id, reason);
@@ -1489,12 +1573,10 @@ static int payment_end(const struct http_request *req, struct http_response *res
 	}
 	if (r == 0)
 		r = payment_json_by_id(c, id, &j);
-	if (r == 0)
-		r = http_respond_json(resp, 200, j);
-	else if (r == -EINVAL)
+	if (r == -EINVAL)
 		r = http_respond_error(resp, 400, "invalid_value", "the reason was refused");
-	else if (r != -ENOMEM)
-		r = db_failed(s, c, resp, r, what);
+	else
+		r = respond_result(s, c, resp, r, 200, j, what);
 out:
 	json_decref(body);
 	db_release(c);
@@ -1525,24 +1607,18 @@ static int h_payments_list(const struct http_request *req, struct http_response 
 
 	if (param_tid(req, resp, &tid) < 0)
 		return 0;
-	c = acquire(s, resp);
+	c = acquire_user(s, resp, tid, what, &u);
 	if (!c)
 		return 0;
-	r = user_lookup(s, c, resp, tid, what, &u);
-	if (r < 0) {
-		r = 0;
-		goto out;
-	}
 	r = db_payment_history(c, u->id, API_LIST_MAX, &p, &n);
 	if (r < 0) {
 		r = db_failed(s, c, resp, r, what);
 		goto out;
 	}
 	arr = json_array();
-	for (size_t i = 0; arr && i < n; i++)
-		if (json_array_append_new(arr, apijson_payment(&p[i], tid)) < 0)
-			arr = (json_decref(arr), NULL);
-	r = arr ? http_respond_json(resp, 200, json_pack("{s:O}", "payments", arr)) : -ENOMEM;
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = list_append(arr, apijson_payment(&p[i], tid));
+	r = respond_list(s, c, resp, r, "payments", arr, what);
 out:
 	json_decref(arr);
 	db_payments_free(p, n);
@@ -1613,7 +1689,7 @@ static int h_node_post(const struct http_request *req, struct http_response *res
 	struct db_conn *c = NULL;
 	uint8_t *sealed = NULL;
 	size_t sealed_len = 0;
-	json_t *body = NULL, *j;
+	json_t *body = NULL;
 	char *token = NULL;
 	const char *name = NULL, *url = NULL;
 	uint64_t id;
@@ -1684,8 +1760,7 @@ static int h_node_post(const struct http_request *req, struct http_response *res
 		goto out;
 	}
 	svc_log(s, CTL_LOG_INFO, "node %s (%" PRIu64 ") registered: %s", name, id, info->endpoint);
-	j = apijson_node(n);
-	r = j ? http_respond_json(resp, 201, j) : -ENOMEM;
+	r = http_respond_json(resp, 201, apijson_node(n));
 out:
 	/* The token's only plain copy we own: the parsed body's. */
 	if (token)
@@ -1717,10 +1792,9 @@ static int h_nodes_list(const struct http_request *req, struct http_response *re
 		goto out;
 	}
 	arr = json_array();
-	for (size_t i = 0; arr && i < n; i++)
-		if (json_array_append_new(arr, apijson_node(&v[i])) < 0)
-			arr = (json_decref(arr), NULL);
-	r = arr ? http_respond_json(resp, 200, json_pack("{s:O}", "nodes", arr)) : -ENOMEM;
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = list_append(arr, apijson_node(&v[i]));
+	r = respond_list(s, c, resp, r, "nodes", arr, "GET /v1/nodes");
 out:
 	json_decref(arr);
 	db_nodes_free(v, n);
@@ -1740,12 +1814,12 @@ static int h_node_patch(const struct http_request *req, struct http_response *re
 	enum node_state state;
 	struct db_node *n = NULL;
 	struct db_conn *c = NULL;
-	json_t *body = NULL, *j;
+	json_t *body = NULL;
 	const char *st;
 	uint64_t id;
 	int r;
 
-	if (param_id(req, resp, "id", UINT64_MAX, &id) < 0)
+	if (param_id(req, resp, &id) < 0)
 		return 0;
 	r = body_parse(req, node_patch_fields, ARRAY_SIZE(node_patch_fields), false, &body, &err);
 	if (r == 0) {
@@ -1754,11 +1828,7 @@ static int h_node_patch(const struct http_request *req, struct http_response *re
 			r = refuse(&err, 400, "invalid_value",
 			           "state: must be active, draining or disabled");
 	}
-	if (r < 0) {
-		r = err.code ? http_respond_error_from(resp, &err) : r;
-		goto out;
-	}
-	c = acquire(s, resp);
+	c = acquire_checked(s, resp, &r, &err);
 	if (!c)
 		goto out;
 	r = db_node_set_state(c, ACTOR, id, state);
@@ -1766,16 +1836,12 @@ static int h_node_patch(const struct http_request *req, struct http_response *re
 		r = 0;
 	if (r == 0)
 		r = db_node_get(c, id, &n);
-	if (r == -ENOENT) {
+	if (r == -ENOENT)
 		r = http_respond_error(resp, 404, "not_found", "no node %" PRIu64, id);
-		goto out;
-	}
-	if (r < 0) {
+	else if (r < 0)
 		r = db_failed(s, c, resp, r, what);
-		goto out;
-	}
-	j = apijson_node(n);
-	r = j ? http_respond_json(resp, 200, j) : -ENOMEM;
+	else
+		r = http_respond_json(resp, 200, apijson_node(n));
 out:
 	db_node_free(n);
 	json_decref(body);
@@ -1815,13 +1881,10 @@ static int h_jobs(const struct http_request *req, struct http_response *resp, vo
 		const char *node = NULL;
 
 		r = node_name(c, &nn, v[i].node_id, &node);
-		if (r == 0 && json_array_append_new(arr, apijson_job(&v[i], node)) < 0)
-			r = -ENOMEM;
+		if (r == 0)
+			r = list_append(arr, apijson_job(&v[i], node));
 	}
-	if (r == 0)
-		r = http_respond_json(resp, 200, json_pack("{s:O}", "jobs", arr));
-	else if (r != -ENOMEM)
-		r = db_failed(s, c, resp, r, "GET /v1/jobs");
+	r = respond_list(s, c, resp, r, "jobs", arr, "GET /v1/jobs");
 	json_decref(arr);
 	node_names_done(&nn);
 	db_jobs_free(v, n);

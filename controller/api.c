@@ -108,6 +108,12 @@ static bool db_transient(int r)
 	return r == -ENOTCONN || r == -ETIMEDOUT || r == -EBUSY || r == -EAGAIN;
 }
 
+static int respond_db_unavailable(struct http_response *resp)
+{
+	return http_respond_error(resp, 503, "database_unavailable",
+	                          "the database is unavailable; try again");
+}
+
 /* The one place a database error of a handler is logged (and counted). c may be NULL. */
 static void db_log(struct ctl_service *s, struct db_conn *c, int r, const char *what)
 {
@@ -129,8 +135,7 @@ static int db_failed(struct ctl_service *s, struct db_conn *c, struct http_respo
 {
 	db_log(s, c, r, what);
 	if (db_transient(r))
-		return http_respond_error(resp, 503, "database_unavailable",
-		                          "the database is unavailable; try again");
+		return respond_db_unavailable(resp);
 	return http_respond_error(resp, 500, "internal", "internal error");
 }
 
@@ -157,8 +162,8 @@ static int respond_result(struct ctl_service *s, struct db_conn *c, struct http_
 }
 
 /* The answer of a list: {key: arr} (arr stays the caller's) as respond_result. */
-static int respond_list(struct ctl_service *s, struct db_conn *c, struct http_response *resp,
-                        int r, const char *key, json_t *arr, const char *what)
+static int respond_list(struct ctl_service *s, struct db_conn *c, struct http_response *resp, int r,
+                        const char *key, json_t *arr, const char *what)
 {
 	return respond_result(s, c, resp, r, 200, r ? NULL : json_pack("{s:O}", key, arr), what);
 }
@@ -177,23 +182,29 @@ static struct db_conn *acquire(struct ctl_service *s, struct http_response *resp
 	int r = svc_db_acquire(s, &c);
 
 	if (r < 0) {
-		http_respond_error(resp, 503, "database_unavailable",
-		                   "the database is unavailable; try again");
+		respond_db_unavailable(resp);
 		return NULL;
 	}
 	return c;
 }
 
+/* A request its checks refused (r < 0): answered with err, or r as it is (-ENOMEM) when
+ * err is empty. */
+static int respond_refused(struct http_response *resp, int r, const struct http_error *err)
+{
+	return err->code ? http_respond_error_from(resp, err) : r;
+}
+
 /*
  * The connection for a request whose checks ended with *r: NULL after answering, with *r
- * what the handler returns: their refusal (err; -ENOMEM as it is when err is empty) or
- * 503 when no connection is to be had (*r stays 0).
+ * what the handler returns: their refusal (respond_refused) or 503 when no connection is
+ * to be had (*r stays 0).
  */
-static struct db_conn *acquire_checked(struct ctl_service *s, struct http_response *resp,
-                                       int *r, const struct http_error *err)
+static struct db_conn *acquire_checked(struct ctl_service *s, struct http_response *resp, int *r,
+                                       const struct http_error *err)
 {
 	if (*r < 0) {
-		*r = err->code ? http_respond_error_from(resp, err) : *r;
+		*r = respond_refused(resp, *r, err);
 		return NULL;
 	}
 	return acquire(s, resp);
@@ -550,8 +561,7 @@ static int h_status(const struct http_request *req, struct http_response *resp, 
 /* ---- users ---- */
 
 /* The user by Telegram id; API_REFUSED (404 in err) if there is none. */
-static int user_by_tid(struct db_conn *c, int64_t tid, struct db_user **ret,
-                       struct http_error *err)
+static int user_by_tid(struct db_conn *c, int64_t tid, struct db_user **ret, struct http_error *err)
 {
 	int r = db_user_get_by_telegram(c, tid, ret);
 
@@ -564,8 +574,8 @@ static int user_by_tid(struct db_conn *c, int64_t tid, struct db_user **ret,
  * A pooled connection and the user by Telegram id, or NULL after answering (503, 404, the
  * database's error).
  */
-static struct db_conn *acquire_user(struct ctl_service *s, struct http_response *resp,
-                                    int64_t tid, const char *what, struct db_user **ret)
+static struct db_conn *acquire_user(struct ctl_service *s, struct http_response *resp, int64_t tid,
+                                    const char *what, struct db_user **ret)
 {
 	struct http_error err = {0};
 	struct db_conn *c = acquire(s, resp);
@@ -1380,7 +1390,7 @@ static int h_payment_post(const struct http_request *req, struct http_response *
 	if (r == 0)
 		r = payment_parse(s->cfg, body, &p, &err);
 	if (r < 0) {
-		r = err.code ? http_respond_error_from(resp, &err) : r;
+		r = respond_refused(resp, r, &err);
 		goto out;
 	}
 	tid = (int64_t)json_integer_value(json_object_get(body, "telegram_id"));
@@ -1713,7 +1723,7 @@ static int h_node_post(const struct http_request *req, struct http_response *res
 			           HTTP_TOKEN_MAX);
 	}
 	if (r < 0) {
-		r = err.code ? http_respond_error_from(resp, &err) : r;
+		r = respond_refused(resp, r, &err);
 		goto out;
 	}
 	/* Before anything is recorded: a node whose agent we cannot talk to is refused. */

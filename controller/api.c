@@ -1902,6 +1902,52 @@ static int h_jobs(const struct http_request *req, struct http_response *resp, vo
 	return r;
 }
 
+/* An operator's second chance for a failed job (db_job_requeue): the workers are woken at
+ * once. */
+static int h_job_retry(const struct http_request *req, struct http_response *resp, void *ud)
+{
+	static const char what[] = "POST /v1/jobs/{id}/retry";
+	struct ctl_service *s = ud;
+	struct node_names nn = {0};
+	struct db_job *j = NULL;
+	const char *node = NULL;
+	struct db_conn *c;
+	uint64_t id;
+	int r;
+
+	if (param_id(req, resp, &id) < 0)
+		return 0;
+	c = acquire(s, resp);
+	if (!c)
+		return 0;
+	r = db_job_requeue(c, id);
+	if (r == -ENOENT) {
+		r = http_respond_error(resp, 404, "not_found", "no job %" PRIu64, id);
+		goto out;
+	}
+	if (r == -EPERM) {
+		r = http_respond_error(resp, 409, "invalid_transition",
+		                       "job %" PRIu64 " is not failed: only a failed job is retried",
+		                       id);
+		goto out;
+	}
+	if (r == 0) {
+		svc_kick_workers(s);
+		r = db_job_get(c, id, &j);
+	}
+	if (r == 0)
+		r = node_name(c, &nn, j->node_id, &node);
+	if (r < 0)
+		r = r == -ENOMEM ? r : db_failed(s, c, resp, r, what);
+	else
+		r = http_respond_json(resp, 200, apijson_job(j, node));
+out:
+	node_names_done(&nn);
+	db_job_free(j);
+	db_release(c);
+	return r;
+}
+
 /* ---- the server ---- */
 
 static void on_http_event(const struct http_event *ev, void *ud)
@@ -1940,6 +1986,7 @@ int api_start(struct ctl_service *s, const struct http_token *tokens, size_t n_t
 	    {HTTP_GET, "/v1/nodes", h_nodes_list, ROLES_MONITOR, 0, s},
 	    {HTTP_PATCH, "/v1/nodes/{id}", h_node_patch, ROLES_ADMIN, 0, s},
 	    {HTTP_GET, "/v1/jobs", h_jobs, ROLES_MONITOR, 0, s},
+	    {HTTP_POST, "/v1/jobs/{id}/retry", h_job_retry, ROLES_ADMIN, 0, s},
 	};
 	struct http_server_config hc = {
 	    .listen = s->cfg->api_listen_addr,

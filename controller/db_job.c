@@ -460,6 +460,21 @@ int db_job_fail(struct db_conn *c, uint64_t id, const char *owner, const char *e
 	return finish_own(c, DB_STMT_JOB_FAIL, p, ARRAY_SIZE(p), id);
 }
 
+int db_job_requeue(struct db_conn *c, uint64_t id)
+{
+	struct db_job *j = NULL;
+	uint64_t n = 0;
+	int r;
+
+	r = db_exec(c, DB_STMT_JOB_REQUEUE, &DB_UINT(id), 1, &n, NULL);
+	if (r < 0 || n == 1)
+		return r;
+	/* Nothing changed: say why. */
+	r = db_job_get(c, id, &j);
+	db_job_free(j);
+	return r < 0 ? r : -EPERM;
+}
+
 int db_job_purge(struct db_conn *c, uint64_t older_than_s, unsigned limit,
                  uint64_t *ret_deleted)
 {

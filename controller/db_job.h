@@ -128,6 +128,14 @@ int db_job_fail(struct db_conn *c, uint64_t id, const char *owner, const char *e
 int db_job_purge(struct db_conn *c, uint64_t older_than_s, unsigned limit,
                  uint64_t *ret_deleted);
 
+/*
+ * failed -> pending, due now, with a fresh attempt budget (attempts 0; last_error kept
+ * until the next attempt writes its own): what an operator does once the cause is fixed
+ * (an agent token replaced, a webhook receiver repaired). The job's ordering rule holds as
+ * for any pending job. -ENOENT: no such job; -EPERM: the job is not failed.
+ */
+int db_job_requeue(struct db_conn *c, uint64_t id);
+
 int db_job_get(struct db_conn *c, uint64_t id, struct db_job **ret);
 
 /* Newest first, at most limit (1..1000); state < 0: any, else an enum job_state.

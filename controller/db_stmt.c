@@ -634,6 +634,12 @@ const struct db_stmt_def db_stmts[DB_STMT__COUNT] = {
                           0},
     /* (seconds, limit): the oldest done jobs first, along jobs_state_id; failed ones stay
      * for the operator */
+    /* (id): an operator's second chance for a failed job, with a fresh attempt budget */
+    [DB_STMT_JOB_REQUEUE] = {"job_requeue",
+                             "UPDATE jobs SET state = 'pending', attempts = 0, "
+                             "next_attempt_at = NOW(6), lease_expires_at = NULL, "
+                             "finished_at = NULL WHERE id = ? AND state = 'failed'",
+                             0},
     [DB_STMT_JOB_PURGE] = {"job_purge",
                            "DELETE FROM jobs WHERE state = 'done' "
                            "AND finished_at < NOW(6) - INTERVAL ? SECOND ORDER BY id LIMIT ?",

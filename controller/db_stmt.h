@@ -112,6 +112,7 @@ enum db_stmt_id {
 	DB_STMT_JOB_DEFER,
 	DB_STMT_JOB_FAIL,
 	DB_STMT_JOB_PURGE,
+	DB_STMT_JOB_REQUEUE,
 
 	/* IP assignments (db_ip.c) */
 	DB_STMT_IP_RECORD,

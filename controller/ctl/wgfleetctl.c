@@ -303,6 +303,11 @@ static int fmt_nodes(const json_t *j)
 	                    0);
 }
 
+static int fmt_job(const json_t *j)
+{
+	return ctlfmt_object(stdout, j, job_cols, ARRAY_SIZE(job_cols));
+}
+
 static int fmt_jobs(const json_t *j)
 {
 	return ctlfmt_table(stdout, json_object_get(j, "jobs"), job_cols, ARRAY_SIZE(job_cols), 0);
@@ -462,6 +467,22 @@ static int cmd_jobs(struct ctl *c, char **args)
 	return get_and_show(c, path, fmt_jobs);
 }
 
+static int cmd_jobs_retry(struct ctl *c, char **args)
+{
+	char path[64];
+	json_t *j = NULL;
+	int rc;
+
+	if (!id_valid(args[0]))
+		return usage_error("ID must be a positive decimal number, not '%s'", args[0]);
+	snprintf(path, sizeof(path), "/v1/jobs/%s/retry", args[0]);
+	rc = api(c, "POST", path, NULL, 0, &j);
+	if (rc == 0)
+		rc = show(c, j, fmt_job);
+	json_decref(j);
+	return rc;
+}
+
 static const struct command commands[] = {
     {"status", "", 0, 0, cmd_status, "users, VPNs, payments, jobs and nodes at a glance",
      "Counts of users, VPNs and payments by status, jobs by state, and every node's\n"
@@ -485,6 +506,10 @@ static const struct command commands[] = {
      "activate, drain or disable a node",
      "active: takes new VPNs; draining: keeps its VPNs, takes no new ones; disabled: out of\n"
      "service (PATCH /v1/nodes/{id}; admin)."},
+    /* Before "jobs": the first command whose words match wins. */
+    {"jobs retry", "ID", 1, 0, cmd_jobs_retry, "run a failed job again",
+     "A failed job becomes pending again with a fresh attempt budget, once its cause is\n"
+     "fixed (POST /v1/jobs/{id}/retry; admin)."},
     {"jobs", "[--state pending|running|done|failed] [--limit N]", 0, OPT_STATE | OPT_LIMIT,
      cmd_jobs, "the job queue",
      "Jobs, newest first, optionally of one state; --limit 1..1000 (default 100)\n"

@@ -890,7 +890,8 @@ static void test_list_and_counters(void **state)
 }
 
 /* Purging: only done jobs that finished long enough ago go, oldest first, at most the
- * limit; failed, running and pending ones stay; the counters follow the deletes. */
+ * limit; failed, running and pending ones stay; the counters follow the deletes. Then a
+ * failed job is requeued, and only a failed one. */
 static void test_purge(void **state)
 {
 	(void)state;
@@ -931,6 +932,20 @@ static void test_purge(void **state)
 	assert_int_equal(COUNT(c, "SELECT COUNT(*) FROM jobs WHERE id IN (?, ?, ?, ?)",
 	                       DB_UINT(ids[3]), DB_UINT(ids[4]), DB_UINT(ids[5]), DB_UINT(ids[6])),
 	                 4);
+	dbtest_assert_counters_match(c);
+	/* the failed one gets a second chance: pending, due now, a fresh attempt budget */
+	assert_db(c, db_job_requeue(c, ids[4]), 0);
+	assert_int_equal(COUNT(c, "SELECT COUNT(*) FROM jobs WHERE id = ? AND state = 'pending' "
+	                          "AND attempts = 0 AND finished_at IS NULL "
+	                          "AND next_attempt_at <= NOW(6) AND last_error = 'no'",
+	                       DB_UINT(ids[4])),
+	                 1);
+	assert_db(c, db_job_requeue(c, ids[4]), -EPERM); /* pending now */
+	assert_db(c, db_job_requeue(c, ids[3]), -EPERM); /* done */
+	assert_db(c, db_job_requeue(c, ids[6] + 1000), -ENOENT);
+	/* claimable again, after the pending job that was due before it */
+	assert_int_equal(claim_one(c, "w2"), ids[6]);
+	assert_int_equal(claim_one(c, "w2"), ids[4]);
 	dbtest_assert_counters_match(c);
 	close_fresh(c, d);
 }

@@ -1813,19 +1813,95 @@ out:
 }
 
 static const struct http_field node_patch_fields[] = {
-    {"state", HTTP_FIELD_STRING, HTTP_FIELD_REQUIRED},
+    {"state", HTTP_FIELD_STRING, 0},
+    {"agent_url", HTTP_FIELD_STRING, 0},
+    {"token", HTTP_FIELD_STRING, 0},
 };
+
+/*
+ * A moved agent or a rotated agent token: checked against the agent first (its /v1/info
+ * with the new URL and token must answer, with the node's own server key), then stored.
+ * A token not given stays; so does a URL not given. 0, or an answer already made (< 0
+ * only for failures of our own).
+ */
+static int node_set_agent(struct ctl_service *s, struct db_conn *c, struct http_response *resp,
+                          uint64_t id, const char *url, const char *token, bool *ret_answered)
+{
+	struct agent_error aerr = {0};
+	struct agent_info *info = NULL;
+	struct db_node *n = NULL;
+	uint8_t *plain = NULL, *sealed = NULL;
+	size_t plain_len = 0, sealed_len = 0;
+	int r;
+
+	*ret_answered = true;
+	r = db_node_get(c, id, &n);
+	if (r == -ENOENT) {
+		r = http_respond_error(resp, 404, "not_found", "no node %" PRIu64, id);
+		goto out;
+	}
+	if (r < 0) {
+		r = db_failed(s, c, resp, r, "PATCH /v1/nodes/{id}");
+		goto out;
+	}
+	if (!token) {
+		if (!n->agent_token_enc || vault_open(s->vault, n->agent_token_enc,
+		                                      n->agent_token_enc_len, &plain, &plain_len) < 0) {
+			r = http_respond_error(resp, 409, "conflict",
+			                       "node %s has no usable token stored: give one", n->name);
+			goto out;
+		}
+		token = (const char *)plain;
+	}
+	if (!url)
+		url = n->agent_url;
+	r = agent_info(s, url, token, &info, &aerr);
+	if (r < 0) {
+		r = http_respond_error(resp, 502, "agent_unreachable", "the agent: %s",
+		                       aerr.message[0] ? aerr.message : strerror(-r));
+		goto out;
+	}
+	if (strcmp(info->public_key, n->public_key) != 0) {
+		r = http_respond_error(resp, 409, "conflict",
+		                       "the agent there has server key %s, node %s has %s: another "
+		                       "server is registered as a node of its own",
+		                       info->public_key, n->name, n->public_key);
+		goto out;
+	}
+	r = vault_seal(s->vault, token, strlen(token), &sealed, &sealed_len);
+	if (r == 0)
+		r = db_node_set_agent(c, ACTOR, id, url, sealed, sealed_len, !plain);
+	if (r == -EINVAL) {
+		r = http_respond_error(resp, 400, "invalid_value", "the agent URL was refused");
+		goto out;
+	}
+	if (r < 0) {
+		r = r == -ENOMEM ? r : db_failed(s, c, resp, r, "PATCH /v1/nodes/{id}");
+		goto out;
+	}
+	svc_log(s, CTL_LOG_INFO, "node %s: agent %s%s", n->name, url,
+	        plain ? "" : ", new token");
+	*ret_answered = false;
+out:
+	vault_plain_free(plain, plain_len);
+	free(sealed);
+	agent_info_free(info);
+	db_node_free(n);
+	return r;
+}
 
 static int h_node_patch(const struct http_request *req, struct http_response *resp, void *ud)
 {
 	static const char what[] = "PATCH /v1/nodes/{id}";
 	struct ctl_service *s = ud;
 	struct http_error err = {0};
-	enum node_state state;
+	enum node_state state = NODE_ACTIVE;
 	struct db_node *n = NULL;
 	struct db_conn *c = NULL;
 	json_t *body = NULL;
-	const char *st;
+	const char *st = NULL, *url = NULL;
+	char *token = NULL;
+	bool answered = false;
 	uint64_t id;
 	int r;
 
@@ -1834,16 +1910,36 @@ static int h_node_patch(const struct http_request *req, struct http_response *re
 	r = body_parse(req, node_patch_fields, ARRAY_SIZE(node_patch_fields), false, &body, &err);
 	if (r == 0) {
 		st = opt_string(body, "state");
-		if (node_state_from_string(st, strlen(st), &state) < 0)
+		url = opt_string(body, "agent_url");
+		token = (char *)opt_string(body, "token");
+		if (!st && !url && !token)
+			r = refuse(&err, 400, "invalid_value",
+			           "nothing to change: give state, agent_url or token");
+		else if (st && node_state_from_string(st, strlen(st), &state) < 0)
 			r = refuse(&err, 400, "invalid_value",
 			           "state: must be active, draining or disabled");
+		else if (url && strncasecmp(url, "http://", 7) != 0 &&
+		         strncasecmp(url, "https://", 8) != 0)
+			r = refuse(&err, 400, "invalid_value",
+			           "agent_url: must be http:// or https://");
+		else if (token && !token_valid(token))
+			r = refuse(&err, 400, "invalid_value",
+			           "token: 1..%d printable ASCII characters without spaces",
+			           HTTP_TOKEN_MAX);
 	}
 	c = acquire_checked(s, resp, &r, &err);
 	if (!c)
 		goto out;
-	r = db_node_set_state(c, ACTOR, id, state);
-	if (r == -EALREADY)
-		r = 0;
+	if (url || token) {
+		r = node_set_agent(s, c, resp, id, url, token, &answered);
+		if (r < 0 || answered)
+			goto out;
+	}
+	if (st) {
+		r = db_node_set_state(c, ACTOR, id, state);
+		if (r == -EALREADY)
+			r = 0;
+	}
 	if (r == 0)
 		r = db_node_get(c, id, &n);
 	if (r == -ENOENT)
@@ -1853,6 +1949,9 @@ static int h_node_patch(const struct http_request *req, struct http_response *re
 	else
 		r = http_respond_json(resp, 200, apijson_node(n));
 out:
+	/* The token's only plain copy we own: the parsed body's. */
+	if (token)
+		explicit_bzero(token, strlen(token));
 	db_node_free(n);
 	json_decref(body);
 	db_release(c);

@@ -214,6 +214,46 @@ int db_node_set_state(struct db_conn *c, uint64_t actor_id, uint64_t id, enum no
 	return db_tx_run(c, set_state_tx, &x);
 }
 
+struct set_agent {
+	uint64_t actor, id;
+	const char *url;
+	const uint8_t *enc;
+	size_t enc_len;
+	bool token_changed;
+};
+
+static int set_agent_tx(struct db_conn *c, void *userdata)
+{
+	struct set_agent *x = userdata;
+	struct db_param p[] = {DB_TEXT(x->url), DB_BLOB(x->enc, x->enc_len), DB_UINT(x->id)};
+	uint64_t rows = 0;
+	int r;
+
+	r = db_query(c, DB_STMT_NODE_STATE, &DB_UINT(x->id), 1, count_row, &rows, NULL);
+	if (r < 0)
+		return r;
+	if (!rows)
+		return -ENOENT;
+	r = db_exec(c, DB_STMT_NODE_SET_AGENT, p, ARRAY_SIZE(p), NULL, NULL);
+	if (r < 0)
+		return r;
+	struct db_param a[] = {db_record_opt_id(x->actor), DB_UINT(x->id), DB_TEXT(x->url),
+	                       DB_UINT(x->token_changed ? 1 : 0)};
+	return db_exec(c, DB_STMT_AUDIT_NODE_AGENT, a, ARRAY_SIZE(a), NULL, NULL);
+}
+
+int db_node_set_agent(struct db_conn *c, uint64_t actor_id, uint64_t id, const char *agent_url,
+                      const uint8_t *agent_token_enc, size_t agent_token_enc_len,
+                      bool token_changed)
+{
+	struct set_agent x = {actor_id, id, agent_url, agent_token_enc, agent_token_enc_len,
+	                      token_changed};
+
+	if (!agent_url || !agent_token_enc || !agent_token_enc_len)
+		return -EINVAL;
+	return db_tx_run(c, set_agent_tx, &x);
+}
+
 /* ---- polls ---- */
 
 struct report {

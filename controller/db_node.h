@@ -76,6 +76,16 @@ int db_node_get(struct db_conn *c, uint64_t id, struct db_node **ret);
 /* Every node, by id; *ret (db_nodes_free) has *ret_n. */
 int db_node_list(struct db_conn *c, struct db_node **ret, size_t *ret_n);
 
+/*
+ * Points the node at its agent anew: agent_url (http:// or https://) and the sealed token
+ * (the caller checked both against the agent first). Audited (node.agent: the URL and
+ * whether the token changed, never the token). -ENOENT: no such node; -EINVAL: a URL or
+ * token the schema refuses.
+ */
+int db_node_set_agent(struct db_conn *c, uint64_t actor_id, uint64_t id, const char *agent_url,
+                      const uint8_t *agent_token_enc, size_t agent_token_enc_len,
+                      bool token_changed);
+
 /* Sets the state (any to any); -EALREADY if it is so already. */
 int db_node_set_state(struct db_conn *c, uint64_t actor_id, uint64_t id, enum node_state s);
 

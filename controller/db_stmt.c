@@ -516,6 +516,16 @@ const struct db_stmt_def db_stmts[DB_STMT__COUNT] = {
                                    "'name', ?, 'agent_url', ?))",
                                    0},
     /* (actor, node_id, state) */
+    /* (agent_url, agent_token_enc, id): a moved agent or a rotated token */
+    [DB_STMT_NODE_SET_AGENT] = {"node_set_agent",
+                                "UPDATE nodes SET agent_url = ?, agent_token_enc = ? WHERE id = ?",
+                                0},
+    /* (actor, node_id, agent_url, token_changed): never the token itself */
+    [DB_STMT_AUDIT_NODE_AGENT] = {"audit_node_agent",
+                                  "INSERT INTO audit_log (actor_user_id, action, payload) "
+                                  "VALUES (?, 'node.agent', JSON_OBJECT('node_id', ?, "
+                                  "'agent_url', ?, 'token_changed', ? = 1))",
+                                  0},
     [DB_STMT_AUDIT_NODE_STATE] = {"audit_node_state",
                                   "INSERT INTO audit_log (actor_user_id, action, payload) "
                                   "VALUES (?, 'node.state', JSON_OBJECT('node_id', ?, "

@@ -15,6 +15,7 @@ struct controller_command {
 int cmd_migrate(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_genkey(int argc, char **argv);
+int cmd_rekey(int argc, char **argv);
 
 struct controller_config;
 struct db;

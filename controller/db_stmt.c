@@ -644,6 +644,28 @@ const struct db_stmt_def db_stmts[DB_STMT__COUNT] = {
                           0},
     /* (seconds, limit): the oldest done jobs first, along jobs_state_id; failed ones stay
      * for the operator */
+    /* (after_id, limit): the sealed secrets, for a re-seal with a new master key */
+    [DB_STMT_SEALED_VPN_PAGE] = {"sealed_vpn_page",
+                                 "SELECT id, private_key_enc, preshared_key_enc FROM vpn_configs "
+                                 "WHERE id > ? AND (private_key_enc IS NOT NULL "
+                                 "OR preshared_key_enc IS NOT NULL) ORDER BY id LIMIT ?",
+                                 DB_STMT_RETRY_SAFE},
+    /* (new private, new preshared, id, old private, old preshared): guarded by the old
+     * values (<=> compares NULLs too) */
+    [DB_STMT_SEALED_VPN_REPLACE] = {"sealed_vpn_replace",
+                                    "UPDATE vpn_configs SET private_key_enc = ?, "
+                                    "preshared_key_enc = ? WHERE id = ? "
+                                    "AND private_key_enc <=> ? AND preshared_key_enc <=> ?",
+                                    0},
+    [DB_STMT_SEALED_NODE_PAGE] = {"sealed_node_page",
+                                  "SELECT id, agent_token_enc, NULL FROM nodes WHERE id > ? "
+                                  "AND agent_token_enc IS NOT NULL ORDER BY id LIMIT ?",
+                                  DB_STMT_RETRY_SAFE},
+    /* (new token, unused, id, old token, unused) */
+    [DB_STMT_SEALED_NODE_REPLACE] = {"sealed_node_replace",
+                                     "UPDATE nodes SET agent_token_enc = ? WHERE ? IS NULL "
+                                     "AND id = ? AND agent_token_enc <=> ? AND ? IS NULL",
+                                     0},
     /* (id): an operator's second chance for a failed job, with a fresh attempt budget */
     [DB_STMT_JOB_REQUEUE] = {"job_requeue",
                              "UPDATE jobs SET state = 'pending', attempts = 0, "

@@ -14,6 +14,7 @@ static const struct controller_command commands[] = {
     {"run", cmd_run, "run the service: the API, job workers, node poller, expiry sweeper"},
     {"migrate", cmd_migrate, "apply the database schema migrations, or list them (--status)"},
     {"genkey", cmd_genkey, "write a new master key to a file (mode 0600)"},
+    {"rekey", cmd_rekey, "seal every stored secret again with a new master key"},
 };
 
 static void usage(FILE *f)

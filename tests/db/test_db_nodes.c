@@ -15,6 +15,7 @@
 #include "wgfleet/macro.h"
 #include "dbtest.h"
 #include "db_node.h"
+#include "db_sealed.h"
 #include "db_user.h"
 #include "db_vpn.h"
 
@@ -439,6 +440,53 @@ static void test_generation(void **state)
 	assert_int_equal(g, 77);
 }
 
+/* A moved agent or a new token (db_node_set_agent), and the sealed values as a rekey sees
+ * and replaces them (db_sealed.h): guarded by the value replaced. */
+static void test_agent_and_sealed(void **state)
+{
+	struct db_conn *c = *state;
+	static const uint8_t t1[] = "sealed-one", t2[] = "sealed-two", t3[] = "sealed-3";
+	struct names nm;
+	struct db_node_new n = node_new(&nm, 10);
+	struct db_sealed_row *rows = NULL, old = {0}, new = {0};
+	struct db_node *got;
+	uint64_t id = 0;
+	size_t k = 0;
+
+	n.agent_token_enc = t1;
+	n.agent_token_enc_len = sizeof(t1);
+	assert_db(c, db_node_create(c, 0, &n, &id), 0);
+	assert_db(c, db_node_set_agent(c, 0, id, "http://10.0.0.9:8080", t2, sizeof(t2), true), 0);
+	got = get(c, id);
+	assert_string_equal(got->agent_url, "http://10.0.0.9:8080");
+	assert_memory_equal(got->agent_token_enc, t2, sizeof(t2));
+	db_node_free(got);
+	assert_int_equal(COUNT(c, "SELECT COUNT(*) FROM audit_log WHERE action = 'node.agent' "
+	                          "AND JSON_VALUE(payload, '$.node_id') = ? "
+	                          "AND payload NOT LIKE '%sealed%'",
+	                       DB_UINT(id)),
+	                 1);
+	assert_db(c, db_node_set_agent(c, 0, 999999, "http://x:1", t2, sizeof(t2), true), -ENOENT);
+	assert_db(c, db_node_set_agent(c, 0, id, "ftp://x", t2, sizeof(t2), true), -EINVAL);
+
+	assert_db(c, db_sealed_page(c, DB_SEALED_NODES, id - 1, 1, &rows, &k), 0);
+	assert_int_equal(k, 1);
+	assert_int_equal(rows[0].id, id);
+	assert_memory_equal(rows[0].blob[0], t2, sizeof(t2));
+	assert_null(rows[0].blob[1]);
+	old.blob[0] = (uint8_t *)t1, old.len[0] = sizeof(t1); /* not what is stored */
+	new.blob[0] = (uint8_t *)t3, new.len[0] = sizeof(t3);
+	assert_db(c, db_sealed_replace(c, DB_SEALED_NODES, id, &old, &new), -ESTALE);
+	assert_db(c, db_sealed_replace(c, DB_SEALED_NODES, id, &rows[0], &new), 0);
+	assert_db(c, db_sealed_replace(c, DB_SEALED_NODES, 999999, &rows[0], &new), -ENOENT);
+	old.blob[0] = NULL, old.len[0] = 0;
+	assert_db(c, db_sealed_replace(c, DB_SEALED_NODES, id, &old, &new), -EINVAL);
+	got = get(c, id);
+	assert_memory_equal(got->agent_token_enc, t3, sizeof(t3));
+	db_node_free(got);
+	db_sealed_rows_free(rows, k);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -448,6 +496,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_report, dbtest_conn_setup, dbtest_conn_teardown),
 	    cmocka_unit_test(test_pick),
 	    cmocka_unit_test_setup_teardown(test_generation, dbtest_conn_setup,
+	                                    dbtest_conn_teardown),
+	    cmocka_unit_test_setup_teardown(test_agent_and_sealed, dbtest_conn_setup,
 	                                    dbtest_conn_teardown),
 	};
 

@@ -177,8 +177,8 @@ static void test_body_bad(void **state)
 	    "{\"event\":\"caf\\u00e9\",\"data\":{}}",
 	    "{\"event\":\"a\",\"data\":{},\"event\":\"b\"}", /* duplicate key */
 	    "{\"event\":\"a\",\"data\":{}} trailing",
-	    "{\"event\":\"eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee\","
-	    "\"data\":{}}", /* 65 characters */
+	    ("{\"event\":\"eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee\","
+	     "\"data\":{}}"), /* 65 characters */
 	};
 	char *event = (char *)"untouched", *body = (char *)"untouched";
 	size_t len = 42;

@@ -367,12 +367,66 @@ static char *json_quote(const char *s)
 	return q;
 }
 
+/*
+ * head (a JSON object's opening and fields, with a trailing comma if any) followed by
+ * "token":"<token>"}: the agent's token goes into the body built by hand in one buffer
+ * that the caller wipes (a jansson tree would keep unwiped copies). The token is printable
+ * ASCII, so only '"' and backslash need escaping. *ret_cap is what to wipe.
+ */
+static int token_body(const char *head, const char *token, char **ret, size_t *ret_len,
+                      size_t *ret_cap)
+{
+	size_t cap = strlen(head) + strlen("\"token\":\"\"}") + 2 * strlen(token) + 1, off;
+	char *body = malloc(cap);
+
+	if (!body)
+		return -ENOMEM;
+	off = (size_t)sprintf(body, "%s\"token\":\"", head);
+	for (const char *t = token; *t; t++) {
+		if (*t == '"' || *t == '\\')
+			body[off++] = '\\';
+		body[off++] = *t;
+	}
+	off += (size_t)sprintf(body + off, "\"}");
+	*ret = body;
+	*ret_len = off;
+	*ret_cap = cap;
+	return 0;
+}
+
+/* PATH's node with the token of --agent-token-file and head's other fields. */
+static int send_with_token(struct ctl *c, const char *method, const char *path, const char *head,
+                           int (*fmt)(const json_t *j))
+{
+	char *token = NULL, *body = NULL, err[256];
+	size_t len = 0, cap = 0;
+	json_t *j = NULL;
+	int rc;
+
+	if (http_token_file_read(c->agent_token_file, &token, err, sizeof(err)) < 0)
+		return usage_error("%s", err);
+	if (token_body(head, token, &body, &len, &cap) < 0) {
+		fprintf(stderr, "wgfleetctl: out of memory\n");
+		rc = EXIT_API;
+		goto out;
+	}
+	rc = api(c, method, path, body, len, &j);
+	if (rc == 0)
+		rc = show(c, j, fmt);
+out:
+	if (body) {
+		sodium_memzero(body, cap);
+		free(body);
+	}
+	http_token_free(token);
+	json_decref(j);
+	return rc;
+}
+
 static int cmd_nodes_add(struct ctl *c, char **args)
 {
-	char *name = NULL, *url = NULL, *token = NULL, *body = NULL, err[256];
-	size_t len = 0, off;
-	json_t *j = NULL;
-	int r, rc = EXIT_USAGE;
+	char *name = NULL, *url = NULL, *head = NULL;
+	int rc = EXIT_USAGE;
 
 	if (!(c->given & OPT_AGENT_TOKEN_FILE))
 		return usage_error("%s needs --agent-token-file FILE", "nodes add");
@@ -386,44 +440,30 @@ static int cmd_nodes_add(struct ctl *c, char **args)
 		usage_error("AGENT_URL must start with http:// or https://, not '%s'", args[1]);
 		goto out;
 	}
-	r = http_token_file_read(c->agent_token_file, &token, err, sizeof(err));
-	if (r < 0) {
-		usage_error("%s", err);
-		goto out;
-	}
-	/*
-	 * The agent's token goes into the body: built by hand in one buffer that is wiped
-	 * afterwards (a jansson tree would keep unwiped copies). The token is printable ASCII,
-	 * so only '"' and '\' need escaping.
-	 */
-	len = strlen("{\"name\":,\"agent_url\":,\"token\":\"\"}") + strlen(name) + strlen(url) +
-	      2 * strlen(token);
-	body = malloc(len + 1);
-	if (!body) {
+	if (asprintf(&head, "{\"name\":%s,\"agent_url\":%s,", name, url) < 0) {
+		head = NULL;
 		fprintf(stderr, "wgfleetctl: out of memory\n");
 		rc = EXIT_API;
 		goto out;
 	}
-	off = (size_t)sprintf(body, "{\"name\":%s,\"agent_url\":%s,\"token\":\"", name, url);
-	for (const char *t = token; *t; t++) {
-		if (*t == '"' || *t == '\\')
-			body[off++] = '\\';
-		body[off++] = *t;
-	}
-	off += (size_t)sprintf(body + off, "\"}");
-	rc = api(c, "POST", "/v1/nodes", body, off, &j);
-	if (rc == 0)
-		rc = show(c, j, fmt_node);
+	rc = send_with_token(c, "POST", "/v1/nodes", head, fmt_node);
 out:
-	if (body) {
-		sodium_memzero(body, len + 1);
-		free(body);
-	}
-	http_token_free(token);
-	json_decref(j);
+	free(head);
 	free(name);
 	free(url);
 	return rc;
+}
+
+static int cmd_nodes_set_token(struct ctl *c, char **args)
+{
+	char path[64];
+
+	if (!id_valid(args[0]))
+		return usage_error("ID must be a positive decimal number, not '%s'", args[0]);
+	if (!(c->given & OPT_AGENT_TOKEN_FILE))
+		return usage_error("%s needs --agent-token-file FILE", "nodes set-token");
+	snprintf(path, sizeof(path), "/v1/nodes/%s", args[0]);
+	return send_with_token(c, "PATCH", path, "{", fmt_node);
 }
 
 static int cmd_nodes_set_state(struct ctl *c, char **args)
@@ -502,6 +542,11 @@ static const struct command commands[] = {
      "its owner may read). The controller calls the agent's /v1/info first; an agent that\n"
      "cannot be reached or refuses the token is an error and nothing is recorded\n"
      "(POST /v1/nodes; admin)."},
+    {"nodes set-token", "ID --agent-token-file FILE", 1, OPT_AGENT_TOKEN_FILE,
+     cmd_nodes_set_token, "give the controller a node's new agent token",
+     "After the agent was restarted with a new token: the controller checks it against the\n"
+     "agent's /v1/info (with the node's server key) before it stores it; a wrong token\n"
+     "changes nothing (PATCH /v1/nodes/{id}; admin)."},
     {"nodes set-state", "ID active|draining|disabled", 2, 0, cmd_nodes_set_state,
      "activate, drain or disable a node",
      "active: takes new VPNs; draining: keeps its VPNs, takes no new ones; disabled: out of\n"

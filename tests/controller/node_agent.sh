@@ -2,15 +2,28 @@
 # SPDX-License-Identifier: MIT
 # An agent's token rotated, or the agent moved: PATCH /v1/nodes/{id} {agent_url?, token?}
 # checks the new URL and token against the agent (its /v1/info, with the node's own server
-# key) before it stores anything. Rotation: the agent restarts with a new token, the
+# key) before it stores anything; wgfleetctl's `nodes add` and `nodes set-token` drive it. Rotation: the agent restarts with a new token, the
 # controller's polls are refused, the node turns unhealthy; a wrong token, an unreachable
 # URL or another node's agent is refused with nothing changed; the right token brings the
 # node back and VPNs are provisioned there again. The audit row never holds the token.
 #   node_agent.sh BIN_DIR       (through tests/db/with_db.sh: DATABASE_URL)
 . "$(dirname "$0")/ctl_lib.sh"
 CTL_NODES=2
+CTL_REGISTER=1 # node 2 is registered with wgfleetctl below
 ctl_setup
 N1=${NODE_ID[1]}
+ctl() { ip netns exec "$KNS" "$WGFLEETCTL" --url "$(ctl_url 1)" --token-file "$WGF_TMP/admin.token" "$@"; }
+
+# --- wgfleetctl nodes add: a wrong token file is refused, the right one registers node 2
+(umask 077; echo "wrong-$WGF_ID" >"$WGF_TMP/wrong.token")
+! ctl nodes add node2 "$(agent_url 2)" --agent-token-file "$WGF_TMP/wrong.token" >/dev/null 2>&1 ||
+	wgf_fail "wgfleetctl nodes add with a wrong token succeeded"
+out=$(ctl nodes add node2 "$(agent_url 2)" --agent-token-file "$WGF_TMP/agent2/token" --json) ||
+	wgf_fail "wgfleetctl nodes add: $out"
+NODE_ID[2]=$(jq -r .id <<<"$out")
+[ "$(jq -r .name <<<"$out")" = node2 ] || wgf_fail "wgfleetctl nodes add answered: $out"
+CTL_REGISTER=2
+wait_for 15 "both nodes healthy" node_healthy 2
 sealed() { sql "SELECT HEX(agent_token_enc), agent_url FROM nodes WHERE id = $N1"; }
 patch_body() { jq -nc "$@"; }
 
@@ -37,8 +50,10 @@ expect_err 409 conflict admin PATCH "/v1/nodes/$N1" \
 	"$(patch_body --arg t "${AGENT_TOKEN[2]}" --arg u "$(agent_url 2)" '{token: $t, agent_url: $u}')"
 [ "$(sealed)" = "$before" ] || wgf_fail "a refused PATCH changed node 1's agent"
 
-expect 200 admin PATCH "/v1/nodes/$N1" "$(patch_body --arg t "$NEW" '{token: $t}')"
-[ "$(j .agent_url)" = "$(agent_url 1)" ] || wgf_fail "PATCH answer: $BODY"
+out=$(ctl nodes set-token "$N1" --agent-token-file "$WGF_TMP/agent1/token" --json) ||
+	wgf_fail "wgfleetctl nodes set-token: $out"
+BODY=$out
+[ "$(j .agent_url)" = "$(agent_url 1)" ] || wgf_fail "set-token answer: $BODY"
 [ "$(sealed)" != "$before" ] || wgf_fail "the new token was not stored"
 ! grep -qF "$NEW" <<<"$BODY" || wgf_fail "the answer shows the token"
 audit=$(sql "SELECT payload FROM audit_log WHERE action = 'node.agent' ORDER BY id DESC LIMIT 1")

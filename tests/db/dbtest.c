@@ -4,7 +4,9 @@
 #include <stdlib.h>
 
 #include "dbtest.h"
+#include "db_node.h"
 #include "db_status.h"
+#include "db_user.h"
 #include "migrate.h"
 
 struct db_url *dbtest_url(void)
@@ -251,4 +253,40 @@ int dbtest_conn_teardown(void **state)
 {
 	db_release(*state);
 	return 0;
+}
+
+uint64_t dbtest_count(struct db_conn *c, const char *sql, const struct db_param *params, size_t n)
+{
+	uint64_t v = 0;
+
+	assert_db(c, dbtest_query_uint(c, sql, params, n, &v), 0);
+	return v;
+}
+
+/* Far from the ids and key numbers the tests make themselves. */
+static uint64_t fixture_counter = 1;
+
+uint64_t dbtest_new_user(struct db_conn *c)
+{
+	struct db_user_profile p = {.telegram_id = (int64_t)(8000000000ULL + fixture_counter++)};
+	uint64_t id = 0;
+
+	assert_db(c, db_user_upsert(c, &p, &id, NULL), 0);
+	return id;
+}
+
+uint64_t dbtest_new_node(struct db_conn *c, uint64_t free_addresses)
+{
+	char key[45], name[32];
+	uint64_t id = 0;
+
+	dbtest_make_key(50000000 + fixture_counter, key);
+	snprintf(name, sizeof(name), "fixture-%llu", (unsigned long long)fixture_counter++);
+	struct db_node_new n = {.name = name,
+	                        .agent_url = "https://agent.example:8443",
+	                        .endpoint = "vpn.example:51820",
+	                        .public_key = key,
+	                        .free_addresses = free_addresses};
+	assert_db(c, db_node_create(c, 0, &n, &id), 0);
+	return id;
 }

@@ -45,6 +45,17 @@ void dbtest_assert_counters_match(struct db_conn *c);
 /* A WireGuard public key that passes the schema's base64 check, unique per n. */
 void dbtest_make_key(uint64_t n, char key[static 45]);
 
+/* The single unsigned value sql returns (a COUNT, a SUM); fails the test on an error. */
+uint64_t dbtest_count(struct db_conn *c, const char *sql, const struct db_param *params, size_t n);
+#define COUNT(c, sql, ...)                                                                         \
+	dbtest_count((c), (sql), (const struct db_param[]){__VA_ARGS__},                           \
+	             sizeof((const struct db_param[]){__VA_ARGS__}) / sizeof(struct db_param))
+
+/* A new user (a Telegram id unique in this process) and a new active node with that many
+ * free addresses (name and key unique in this process); each fails the test on an error. */
+uint64_t dbtest_new_user(struct db_conn *c);
+uint64_t dbtest_new_node(struct db_conn *c, uint64_t free_addresses);
+
 /* SQL(c, "INSERT ... VALUES (?, ?)", DB_INT(1), DB_TEXT("x")) -> return code */
 #define SQL(c, sql, ...)                                                                           \
 	dbtest_exec((c), (sql), (const struct db_param[]){__VA_ARGS__},                            \

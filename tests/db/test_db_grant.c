@@ -43,42 +43,6 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-static uint64_t count(struct db_conn *c, const char *sql, const struct db_param *p, size_t n)
-{
-	uint64_t v = 0;
-
-	assert_db(c, dbtest_query_uint(c, sql, p, n, &v), 0);
-	return v;
-}
-#define COUNT(c, sql, ...)                                                                         \
-	count((c), (sql), (const struct db_param[]){__VA_ARGS__},                                  \
-	      sizeof((const struct db_param[]){__VA_ARGS__}) / sizeof(struct db_param))
-
-static uint64_t new_user(struct db_conn *c)
-{
-	struct db_user_profile p = {.telegram_id = (int64_t)(9000000000ULL + counter++)};
-	uint64_t id = 0;
-
-	assert_db(c, db_user_upsert(c, &p, &id, NULL), 0);
-	return id;
-}
-
-static uint64_t new_node(struct db_conn *c)
-{
-	char key[45], name[32];
-	uint64_t id = 0;
-
-	dbtest_make_key(3000000 + counter, key);
-	snprintf(name, sizeof(name), "grant-%llu", (unsigned long long)counter++);
-	struct db_node_new n = {.name = name,
-	                        .agent_url = "https://agent.example:8443",
-	                        .endpoint = "vpn.example:51820",
-	                        .public_key = key,
-	                        .free_addresses = 100000};
-	assert_db(c, db_node_create(c, 0, &n, &id), 0);
-	return id;
-}
-
 /* A WireGuard config with a peer key (unique per call, into key if not NULL), expiring in
  * `days` (0: never). */
 static uint64_t new_vpn(struct db_conn *c, uint64_t user, uint64_t node, int days, bool trial,
@@ -114,7 +78,7 @@ static struct db_vpn *get(struct db_conn *c, uint64_t id)
 static void test_create_with_job(void **state)
 {
 	struct db_conn *c = *state;
-	uint64_t user = new_user(c), node = new_node(c), vpn = 0, job = 0;
+	uint64_t user = dbtest_new_user(c), node = dbtest_new_node(c, 100000), vpn = 0, job = 0;
 	uint64_t vpns = COUNT(c, "SELECT COUNT(*) FROM vpn_configs");
 	uint64_t jobs = COUNT(c, "SELECT COUNT(*) FROM jobs");
 	static const uint8_t priv[72] = {0, 1, 2, 0, 255, 254, 0}, psk[72] = {9, 0, 9, 0};
@@ -132,8 +96,8 @@ static void test_create_with_job(void **state)
 	                       .private_key_enc_len = sizeof(priv),
 	                       .preshared_key_enc = psk,
 	                       .preshared_key_enc_len = sizeof(psk)};
-	struct db_job_new jn = {.kind = JOB_PROVISION, .node_id = node,
-	                        .idempotency_key = "grant-provision-1"};
+	struct db_job_new jn = {
+	    .kind = JOB_PROVISION, .node_id = node, .idempotency_key = "grant-provision-1"};
 
 	/* Rolled back: neither exists. */
 	assert_db(c, db_tx_begin(c), 0);
@@ -146,9 +110,9 @@ static void test_create_with_job(void **state)
 	assert_db(c, db_job_get(c, job, &j), -ENOENT);
 	assert_int_equal(COUNT(c, "SELECT COUNT(*) FROM vpn_configs"), vpns);
 	assert_int_equal(COUNT(c, "SELECT COUNT(*) FROM jobs"), jobs);
-	assert_int_equal(COUNT(c, "SELECT COUNT(*) FROM audit_log WHERE user_id = ?",
-	                       DB_UINT(user)),
-	                 1); /* user.register only */
+	assert_int_equal(
+	    COUNT(c, "SELECT COUNT(*) FROM audit_log WHERE user_id = ?", DB_UINT(user)),
+	    1); /* user.register only */
 
 	/* Committed: both, and the config's audit row. */
 	assert_db(c, db_tx_begin(c), 0);
@@ -169,8 +133,9 @@ static void test_create_with_job(void **state)
 	assert_int_equal(j->id, job);
 	assert_int_equal(j->kind, JOB_PROVISION);
 	j = db_job_free(j);
-	assert_int_equal(COUNT(c, "SELECT COUNT(*) FROM audit_log WHERE user_id = ? "
-	                          "AND action = 'vpn.create'",
+	assert_int_equal(COUNT(c,
+	                       "SELECT COUNT(*) FROM audit_log WHERE user_id = ? "
+	                       "AND action = 'vpn.create'",
 	                       DB_UINT(user)),
 	                 1);
 
@@ -246,7 +211,7 @@ static void expect_expiry(struct db_conn *c, uint64_t id, const char *want)
 static void test_extend(void **state)
 {
 	struct db_conn *c = *state;
-	uint64_t user = new_user(c), node = new_node(c);
+	uint64_t user = dbtest_new_user(c), node = dbtest_new_node(c, 100000);
 	uint64_t future = new_vpn(c, user, node, 10, false, NULL);
 	uint64_t past = new_vpn(c, user, node, 10, false, NULL);
 	uint64_t never = new_vpn(c, user, node, 0, false, NULL);
@@ -269,16 +234,18 @@ static void test_extend(void **state)
 	v = get(c, future);
 	assert_int_equal(v->expires_at_us, at);
 	v = db_vpn_free(v);
-	assert_int_equal(COUNT(c, "SELECT COUNT(*) FROM audit_log WHERE action = 'vpn.extend' "
-	                          "AND JSON_VALUE(payload, '$.vpn_config_id') = ? "
-	                          "AND JSON_VALUE(payload, '$.months') = 1",
+	assert_int_equal(COUNT(c,
+	                       "SELECT COUNT(*) FROM audit_log WHERE action = 'vpn.extend' "
+	                       "AND JSON_VALUE(payload, '$.vpn_config_id') = ? "
+	                       "AND JSON_VALUE(payload, '$.months') = 1",
 	                       DB_UINT(future)),
 	                 1);
 
 	/* Past its expiry (the sweep has not run yet): from now. */
 	assert_db(c,
-	          SQL(c, "UPDATE vpn_configs SET created_at = NOW(6) - INTERVAL 60 DAY, "
-	                 "expires_at = NOW(6) - INTERVAL 1 DAY WHERE id = ?",
+	          SQL(c,
+	              "UPDATE vpn_configs SET created_at = NOW(6) - INTERVAL 60 DAY, "
+	              "expires_at = NOW(6) - INTERVAL 1 DAY WHERE id = ?",
 	              DB_UINT(past)),
 	          0);
 	assert_true(extend(c, past, 2) > 0);
@@ -325,8 +292,8 @@ static uint64_t find_paid(struct db_conn *c, uint64_t user, enum vpn_type type)
 static void test_find_and_list(void **state)
 {
 	struct db_conn *c = *state;
-	uint64_t user = new_user(c), other_user = new_user(c), node = new_node(c),
-	         node2 = new_node(c);
+	uint64_t user = dbtest_new_user(c), other_user = dbtest_new_user(c),
+	         node = dbtest_new_node(c, 100000), node2 = dbtest_new_node(c, 100000);
 	uint64_t *ids = NULL;
 	size_t n = 0;
 	struct db_vpn *v = NULL;
@@ -337,8 +304,11 @@ static void test_find_and_list(void **state)
 	uint64_t old = new_vpn(c, user, node, 30, false, key_old);
 	uint64_t newer = new_vpn(c, user, node, 30, false, NULL);
 	uint64_t comp = new_vpn(c, user, node, 0, false, NULL); /* never expires */
-	struct db_vpn_new outline = {.user_id = user, .node_id = node2, .type = VPN_OUTLINE,
-	                             .name = "o", .expires_at_us = db_now_us() + DAY_US};
+	struct db_vpn_new outline = {.user_id = user,
+	                             .node_id = node2,
+	                             .type = VPN_OUTLINE,
+	                             .name = "o",
+	                             .expires_at_us = db_now_us() + DAY_US};
 	uint64_t ol = 0;
 	assert_db(c, db_vpn_create(c, 0, &outline, &ol), 0);
 	uint64_t theirs = new_vpn(c, other_user, node, 30, false, NULL);
@@ -354,7 +324,7 @@ static void test_find_and_list(void **state)
 	assert_int_equal(find_paid(c, user, _VPN_TYPE_MAX), (uint64_t)-EINVAL);
 
 	/* The user's live configs: trial, comp, outline. */
-	uint64_t nobody = new_user(c);
+	uint64_t nobody = dbtest_new_user(c);
 	assert_db(c, db_tx_begin(c), 0);
 	assert_db(c, db_vpn_list_user_live_in_tx(c, user, &ids, &n), 0);
 	assert_db(c, db_tx_commit(c), 0);
@@ -390,14 +360,15 @@ static void test_find_and_list(void **state)
 static void test_expire_due(void **state)
 {
 	struct db_conn *c = *state;
-	uint64_t user = new_user(c), node = new_node(c);
+	uint64_t user = dbtest_new_user(c), node = dbtest_new_node(c, 100000);
 	uint64_t due = new_vpn(c, user, node, 10, false, NULL);
 	uint64_t extended = new_vpn(c, user, node, 10, false, NULL);
 	struct db_vpn *v;
 
 	assert_db(c,
-	          SQL(c, "UPDATE vpn_configs SET created_at = NOW(6) - INTERVAL 40 DAY, "
-	                 "expires_at = NOW(6) - INTERVAL 1 SECOND WHERE id IN (?, ?)",
+	          SQL(c,
+	              "UPDATE vpn_configs SET created_at = NOW(6) - INTERVAL 40 DAY, "
+	              "expires_at = NOW(6) - INTERVAL 1 SECOND WHERE id IN (?, ?)",
 	              DB_UINT(due), DB_UINT(extended)),
 	          0);
 	/* The sweep listed both; a payment extends one before the sweep gets to it. */
@@ -446,8 +417,7 @@ static uint64_t bandwidth(struct db_conn *c, uint64_t id)
 	return b;
 }
 
-static uint64_t apply(struct db_conn *c, uint64_t node, const struct db_traffic_sample *s,
-                      size_t n)
+static uint64_t apply(struct db_conn *c, uint64_t node, const struct db_traffic_sample *s, size_t n)
 {
 	uint64_t updated = 0;
 
@@ -458,7 +428,8 @@ static uint64_t apply(struct db_conn *c, uint64_t node, const struct db_traffic_
 static void test_traffic(void **state)
 {
 	struct db_conn *c = *state;
-	uint64_t user = new_user(c), node = new_node(c), node2 = new_node(c);
+	uint64_t user = dbtest_new_user(c), node = dbtest_new_node(c, 100000),
+	         node2 = dbtest_new_node(c, 100000);
 	char ka[45], kb[45], kc[45], kx[45], unknown[45];
 	uint64_t a = new_vpn(c, user, node, 10, false, ka);
 	uint64_t b = new_vpn(c, user, node, 10, false, kb);
@@ -474,7 +445,7 @@ static void test_traffic(void **state)
 	assert_int_equal(apply(c, node, s1, ARRAY_SIZE(s1)), 3);
 	assert_int_equal(bandwidth(c, a), 1500);
 	assert_int_equal(bandwidth(c, b), 10);
-	assert_int_equal(bandwidth(c, revoked), 10); /* traffic before the revoke counts */
+	assert_int_equal(bandwidth(c, revoked), 10);  /* traffic before the revoke counts */
 	assert_int_equal(bandwidth(c, elsewhere), 0); /* not this node's config */
 	v = get(c, a);
 	assert_int_equal(v->rx_seen, 1000);
@@ -507,8 +478,9 @@ static void test_traffic(void **state)
 	/* Overflow: refused, and nothing of the batch applied (b's sample sorts first or
 	 * not: either way it is rolled back). */
 	assert_db(c,
-	          SQL(c, "UPDATE vpn_configs SET bandwidth_bytes = 18446744073709551000 "
-	                 "WHERE id = ?",
+	          SQL(c,
+	              "UPDATE vpn_configs SET bandwidth_bytes = 18446744073709551000 "
+	              "WHERE id = ?",
 	              DB_UINT(a)),
 	          0);
 	struct db_traffic_sample big[] = {{kb, 100, 100}, {ka, 1000, 0}};
@@ -521,9 +493,8 @@ static void test_traffic(void **state)
 	struct db_traffic_sample huge[] = {{kb, UINT64_MAX, UINT64_MAX}};
 	assert_db(c, db_vpn_traffic_apply(c, node, huge, 1, NULL), -EINVAL);
 	assert_int_equal(bandwidth(c, b), 15);
-	assert_db(c,
-	          SQL(c, "UPDATE vpn_configs SET bandwidth_bytes = 2500 WHERE id = ?", DB_UINT(a)),
-	          0);
+	assert_db(
+	    c, SQL(c, "UPDATE vpn_configs SET bandwidth_bytes = 2500 WHERE id = ?", DB_UINT(a)), 0);
 
 	/* A key twice in one report is a caller's mistake. */
 	struct db_traffic_sample dup[] = {{kb, 20, 1}, {ka, 5, 5}, {kb, 30, 1}};
@@ -563,7 +534,7 @@ static void *poller_thread(void *arg)
 static void test_traffic_concurrent(void **state)
 {
 	struct db_conn *c = *state;
-	uint64_t user = new_user(c), node = new_node(c), ids[64], updated = 0;
+	uint64_t user = dbtest_new_user(c), node = dbtest_new_node(c, 100000), ids[64], updated = 0;
 	struct db_traffic_sample s[64];
 	char keys[64][45];
 	struct poller p[8];
@@ -637,8 +608,8 @@ static void test_traffic_50k(void **state)
 	assert_non_null(keys);
 	dbtest_migrate(d);
 	assert_int_equal(db_acquire(d, -1, &c, NULL), 0);
-	user = new_user(c);
-	node = new_node(c);
+	user = dbtest_new_user(c);
+	node = dbtest_new_node(c, 100000);
 	/* 50,000 configs with keys "AAA...<i>E=" (digits are base64 too), made in SQL */
 	assert_db(c,
 	          SQL(c,
@@ -673,7 +644,8 @@ static void test_traffic_50k(void **state)
 	              (double)(db_now_us() - t0) / 1000);
 	assert_int_equal(updated, 0);
 	assert_db(c,
-	          SQL_UINT(c, &total, "SELECT SUM(bandwidth_bytes) FROM vpn_configs WHERE node_id = ?",
+	          SQL_UINT(c, &total,
+	                   "SELECT SUM(bandwidth_bytes) FROM vpn_configs WHERE node_id = ?",
 	                   DB_UINT(node)),
 	          0);
 	assert_int_equal(total, (uint64_t)N * (N + 1) / 2 + N);
@@ -712,8 +684,8 @@ static int complete_tx(struct db_conn *c, void *userdata)
 		db_payment_free(p);
 		return 0;
 	}
-	struct db_vpn_new n = {.user_id = x->user, .node_id = x->node, .type = p->vpn_type,
-	                       .name = "paid"};
+	struct db_vpn_new n = {
+	    .user_id = x->user, .node_id = x->node, .type = p->vpn_type, .name = "paid"};
 	db_payment_free(p);
 	r = db_vpn_create_in_tx(c, 0, &n, &vpn);
 	if (r < 0)
@@ -750,15 +722,19 @@ static void *completer_thread(void *arg)
 static void test_complete_race(void **state)
 {
 	struct db_conn *c = *state;
-	uint64_t user = new_user(c), node = new_node(c), payment = 0;
+	uint64_t user = dbtest_new_user(c), node = dbtest_new_node(c, 100000), payment = 0;
 	struct completer x[THREADS];
 	pthread_t t[THREADS];
 	pthread_barrier_t start;
 	struct db_payment *p = NULL;
 	int won = 0;
 
-	struct db_payment_new pn = {.user_id = user, .method = PAYMENT_STARS, .amount = 150,
-	                            .currency = "XTR", .vpn_type = VPN_WIREGUARD, .months = 1,
+	struct db_payment_new pn = {.user_id = user,
+	                            .method = PAYMENT_STARS,
+	                            .amount = 150,
+	                            .currency = "XTR",
+	                            .vpn_type = VPN_WIREGUARD,
+	                            .months = 1,
 	                            .provider_charge_id = "grant-race"};
 	assert_db(c, db_payment_create(c, 0, &pn, &payment), 0);
 	pthread_barrier_init(&start, NULL, THREADS);
@@ -773,11 +749,11 @@ static void test_complete_race(void **state)
 	}
 	pthread_barrier_destroy(&start);
 	assert_int_equal(won, 1);
-	assert_int_equal(COUNT(c, "SELECT COUNT(*) FROM vpn_configs WHERE user_id = ?",
-	                       DB_UINT(user)),
-	                 1);
-	assert_int_equal(COUNT(c, "SELECT COUNT(*) FROM audit_log WHERE user_id = ? "
-	                          "AND action = 'payment.complete'",
+	assert_int_equal(
+	    COUNT(c, "SELECT COUNT(*) FROM vpn_configs WHERE user_id = ?", DB_UINT(user)), 1);
+	assert_int_equal(COUNT(c,
+	                       "SELECT COUNT(*) FROM audit_log WHERE user_id = ? "
+	                       "AND action = 'payment.complete'",
 	                       DB_UINT(user)),
 	                 1);
 	assert_db(c, db_payment_get(c, payment, &p), 0);

@@ -65,46 +65,10 @@ static void close_fresh(struct db_conn *c, struct db *d)
 	db_close(d);
 }
 
-static uint64_t count(struct db_conn *c, const char *sql, const struct db_param *p, size_t n)
-{
-	uint64_t v = 0;
-
-	assert_db(c, dbtest_query_uint(c, sql, p, n, &v), 0);
-	return v;
-}
-#define COUNT(c, sql, ...)                                                                         \
-	count((c), (sql), (const struct db_param[]){__VA_ARGS__},                                  \
-	      sizeof((const struct db_param[]){__VA_ARGS__}) / sizeof(struct db_param))
-
-static uint64_t new_user(struct db_conn *c)
-{
-	struct db_user_profile p = {.telegram_id = (int64_t)(7000000000ULL + counter++)};
-	uint64_t id = 0;
-
-	assert_db(c, db_user_upsert(c, &p, &id, NULL), 0);
-	return id;
-}
-
-static uint64_t new_node(struct db_conn *c)
-{
-	char key[45], name[32];
-	uint64_t id = 0;
-
-	dbtest_make_key(1000000 + counter, key);
-	snprintf(name, sizeof(name), "jobs-%llu", (unsigned long long)counter++);
-	struct db_node_new n = {.name = name,
-	                        .agent_url = "https://agent.example:8443",
-	                        .endpoint = "vpn.example:51820",
-	                        .public_key = key,
-	                        .free_addresses = 1000};
-	assert_db(c, db_node_create(c, 0, &n, &id), 0);
-	return id;
-}
-
 static uint64_t new_vpn(struct db_conn *c, uint64_t user, uint64_t node)
 {
-	struct db_vpn_new n = {.user_id = user, .node_id = node, .type = VPN_WIREGUARD,
-	                       .name = "phone"};
+	struct db_vpn_new n = {
+	    .user_id = user, .node_id = node, .type = VPN_WIREGUARD, .name = "phone"};
 	uint64_t id = 0;
 
 	assert_db(c, db_vpn_create(c, 0, &n, &id), 0);
@@ -187,7 +151,8 @@ static void make_due(struct db_conn *c, uint64_t id)
 static void test_enqueue(void **state)
 {
 	struct db_conn *c = *state;
-	uint64_t node = new_node(c), vpn = new_vpn(c, new_user(c), node), id = 0, again = 0;
+	uint64_t node = dbtest_new_node(c, 1000), vpn = new_vpn(c, dbtest_new_user(c), node),
+	         id = 0, again = 0;
 	uint64_t jobs_before = COUNT(c, "SELECT COUNT(*) FROM jobs");
 	bool created = false;
 	struct db_job *j;
@@ -228,9 +193,8 @@ static void test_enqueue(void **state)
 	assert_int_equal(COUNT(c, "SELECT COUNT(*) FROM jobs"), jobs_before + 1);
 
 	/* Every kind; a webhook has no node, and may name a VPN. */
-	struct db_job_new notify = {.kind = JOB_NOTIFY,
-	                            .vpn_config_id = vpn,
-	                            .idempotency_key = "vpn-1-expired-webhook"};
+	struct db_job_new notify = {
+	    .kind = JOB_NOTIFY, .vpn_config_id = vpn, .idempotency_key = "vpn-1-expired-webhook"};
 	assert_db(c, db_job_enqueue(c, &notify, &id, &created), 0);
 	assert_true(created);
 	j = get(c, id);
@@ -238,8 +202,8 @@ static void test_enqueue(void **state)
 	assert_int_equal(j->node_id, 0);
 	assert_string_equal(j->payload, "{}");
 	j = db_job_free(j);
-	struct db_job_new resync = {.kind = JOB_RESYNC, .node_id = node,
-	                            .idempotency_key = "node-1-boot-abc"};
+	struct db_job_new resync = {
+	    .kind = JOB_RESYNC, .node_id = node, .idempotency_key = "node-1-boot-abc"};
 	assert_db(c, db_job_enqueue(c, &resync, &id, &created), 0);
 	j = get(c, id);
 	assert_int_equal(j->kind, JOB_RESYNC);
@@ -266,7 +230,9 @@ static void test_enqueue(void **state)
 	    {{.kind = JOB_REVOKE, .node_id = node, .payload = "[1]", .idempotency_key = "b5"},
 	     -EINVAL},
 	    {{.kind = JOB_REVOKE, .node_id = 999999, .idempotency_key = "b6"}, -EINVAL},
-	    {{.kind = JOB_REVOKE, .node_id = node, .vpn_config_id = 999999,
+	    {{.kind = JOB_REVOKE,
+	      .node_id = node,
+	      .vpn_config_id = 999999,
 	      .idempotency_key = "b7"},
 	     -EINVAL},
 	};
@@ -278,7 +244,8 @@ static void test_enqueue(void **state)
 	}
 	assert_int_equal(COUNT(c, "SELECT COUNT(*) FROM jobs"), jobs_before);
 	long_key[191] = '\0'; /* the longest key the schema takes */
-	struct db_job_new longest = {.kind = JOB_RESYNC, .node_id = node, .idempotency_key = long_key};
+	struct db_job_new longest = {
+	    .kind = JOB_RESYNC, .node_id = node, .idempotency_key = long_key};
 	assert_db(c, db_job_enqueue(c, &longest, &id, &created), 0);
 	assert_true(created);
 
@@ -324,7 +291,8 @@ static void *worker_thread(void *arg)
 	if (w->r == 0) {
 		w->r = w->fn(c, w);
 		if (w->r < 0)
-			print_error("%s: %d (%u %s)\n", w->owner, w->r, db_conn_error(c)->server_code, db_conn_error(c)->message);
+			print_error("%s: %d (%u %s)\n", w->owner, w->r,
+			            db_conn_error(c)->server_code, db_conn_error(c)->message);
 		db_release(c);
 	}
 	return NULL;
@@ -351,8 +319,8 @@ static void run_workers(struct db *d, int (*fn)(struct db_conn *c, struct worker
 
 static int enqueue_fn(struct db_conn *c, struct worker *w)
 {
-	struct db_job_new n = {.kind = JOB_RESYNC, .node_id = w->arg,
-	                       .idempotency_key = "race-same-key"};
+	struct db_job_new n = {
+	    .kind = JOB_RESYNC, .node_id = w->arg, .idempotency_key = "race-same-key"};
 
 	w->n = 1;
 	return db_job_enqueue(c, &n, &w->ids[0], &w->flag);
@@ -361,7 +329,7 @@ static int enqueue_fn(struct db_conn *c, struct worker *w)
 static void test_enqueue_race(void **state)
 {
 	struct db_conn *c = *state;
-	uint64_t node = new_node(c);
+	uint64_t node = dbtest_new_node(c, 1000);
 	struct worker w[THREADS];
 	int created = 0;
 
@@ -405,7 +373,7 @@ static void test_claim_concurrent(void **state)
 	(void)state;
 	struct db *d;
 	struct db_conn *c = fresh("claim", THREADS + 1, &d);
-	uint64_t node = new_node(c), first = 0, last = 0;
+	uint64_t node = dbtest_new_node(c, 1000), first = 0, last = 0;
 	struct worker w[THREADS];
 	static uint8_t seen[600];
 	size_t total = 0;
@@ -479,7 +447,8 @@ static int busy_fn(struct db_conn *c, struct worker *w)
 			if (r < 0)
 				break;
 			if (blocked) {
-				r = -EPROTO; /* a claim took a job whose earlier job is unfinished */
+				r = -EPROTO; /* a claim took a job whose earlier job is unfinished
+				              */
 				break;
 			}
 			do {
@@ -489,7 +458,8 @@ static int busy_fn(struct db_conn *c, struct worker *w)
 					r = db_job_retry(c, j->id, w->owner, 0, "transient", 5,
 					                 &failed);
 				else if (j->id % 5 == 0 &&
-				         !atomic_exchange(&deferred_once[j->id % ARRAY_SIZE(deferred_once)], 1))
+				         !atomic_exchange(
+				             &deferred_once[j->id % ARRAY_SIZE(deferred_once)], 1))
 					r = db_job_defer(c, j->id, w->owner, 0);
 				else
 					r = db_job_done(c, j->id, w->owner, "{}");
@@ -511,7 +481,7 @@ static void test_workers(void **state)
 	(void)state;
 	struct db *d;
 	struct db_conn *c = fresh("workers", THREADS + 1, &d);
-	uint64_t node = new_node(c), user = new_user(c), reruns = 0;
+	uint64_t node = dbtest_new_node(c, 1000), user = dbtest_new_user(c), reruns = 0;
 	struct worker w[THREADS];
 
 	for (int i = 0; i < 50; i++) {
@@ -527,8 +497,8 @@ static void test_workers(void **state)
 		reruns += w[i].arg;
 	print_message("8 workers, 400 jobs: %llu deadlock reruns were used up\n",
 	              (unsigned long long)reruns);
-	assert_int_equal(COUNT(c, "SELECT COUNT(*) FROM jobs WHERE state IN ('pending', 'running')"),
-	                 0);
+	assert_int_equal(
+	    COUNT(c, "SELECT COUNT(*) FROM jobs WHERE state IN ('pending', 'running')"), 0);
 	/* the ones that failed are exactly the permanent failures */
 	assert_int_equal(COUNT(c, "SELECT COUNT(*) FROM jobs WHERE state = 'failed'"),
 	                 COUNT(c, "SELECT COUNT(*) FROM jobs WHERE id % 7 = 0"));
@@ -554,7 +524,7 @@ static void test_claim_skips_locked(void **state)
 	(void)state;
 	struct db *d;
 	struct db_conn *c = fresh("skip", 3, &d), *other = NULL;
-	uint64_t node = new_node(c), first, second, id = 0;
+	uint64_t node = dbtest_new_node(c, 1000), first, second, id = 0;
 
 	struct db_url *url = dbtest_url();
 	struct db *d2 = NULL;
@@ -589,7 +559,7 @@ static void test_lease_and_owner(void **state)
 	(void)state;
 	struct db *d;
 	struct db_conn *c = fresh("lease", 2, &d);
-	uint64_t node = new_node(c), id, other;
+	uint64_t node = dbtest_new_node(c, 1000), id, other;
 	struct db_job *j;
 
 	id = enqueue(c, JOB_RESYNC, node, 0, NULL);
@@ -599,7 +569,8 @@ static void test_lease_and_owner(void **state)
 	assert_db(c, db_job_claim(c, "", 1000, 1, &v, &n), -EINVAL);
 	assert_db(c, db_job_claim(c, NULL, 1000, 1, &v, &n), -EINVAL);
 	assert_db(c,
-	          db_job_claim(c, "01234567890123456789012345678901234567890123456789012345678901234",
+	          db_job_claim(c,
+	                       "01234567890123456789012345678901234567890123456789012345678901234",
 	                       1000, 1, &v, &n),
 	          -EINVAL); /* 65 bytes */
 	assert_db(c, db_job_claim(c, "a", 0, 1, &v, &n), -EINVAL);
@@ -659,7 +630,7 @@ static void test_retry_defer_fail(void **state)
 	(void)state;
 	struct db *d;
 	struct db_conn *c = fresh("retry", 2, &d);
-	uint64_t node = new_node(c), id, rows;
+	uint64_t node = dbtest_new_node(c, 1000), id, rows;
 	bool failed = true;
 	struct db_job *j;
 	char long_error[5001];
@@ -675,8 +646,9 @@ static void test_retry_defer_fail(void **state)
 	assert_string_equal(j->last_error, "agent: connection refused");
 	j = db_job_free(j);
 	/* due again 5 s from now, by the database's clock */
-	assert_int_equal(COUNT(c, "SELECT COUNT(*) FROM jobs WHERE id = ? AND next_attempt_at "
-	                          "BETWEEN NOW(6) + INTERVAL 4 SECOND AND NOW(6) + INTERVAL 5 SECOND",
+	assert_int_equal(COUNT(c,
+	                       "SELECT COUNT(*) FROM jobs WHERE id = ? AND next_attempt_at "
+	                       "BETWEEN NOW(6) + INTERVAL 4 SECOND AND NOW(6) + INTERVAL 5 SECOND",
 	                       DB_UINT(id)),
 	                 1);
 	assert_int_equal(claim(c, "w", 60000, 5, NULL), 0); /* not due yet */
@@ -749,7 +721,7 @@ static void test_vpn_order(void **state)
 	(void)state;
 	struct db *d;
 	struct db_conn *c = fresh("order", 2, &d);
-	uint64_t node = new_node(c), user = new_user(c);
+	uint64_t node = dbtest_new_node(c, 1000), user = dbtest_new_user(c);
 	uint64_t v1 = new_vpn(c, user, node), v2 = new_vpn(c, user, node);
 	uint64_t ids[10], p1, n1, r1, p2, r2, other;
 	bool blocked = true, failed = false;
@@ -797,8 +769,9 @@ static void test_vpn_order(void **state)
 	uint64_t r3 = enqueue(c, JOB_REVOKE, node, v3, NULL);
 	uint64_t n3 = enqueue(c, JOB_NOTIFY, 0, v3, NULL);
 	assert_db(c,
-	          SQL(c, "UPDATE jobs SET state = 'running', attempts = 1, claimed_by = 'x', "
-	                 "lease_expires_at = NOW(6) + INTERVAL 1 MINUTE WHERE id IN (?, ?, ?)",
+	          SQL(c,
+	              "UPDATE jobs SET state = 'running', attempts = 1, claimed_by = 'x', "
+	              "lease_expires_at = NOW(6) + INTERVAL 1 MINUTE WHERE id IN (?, ?, ?)",
 	              DB_UINT(p3), DB_UINT(r3), DB_UINT(n3)),
 	          0);
 	j = get(c, r3);
@@ -841,7 +814,7 @@ static void test_list_and_counters(void **state)
 	(void)state;
 	struct db *d;
 	struct db_conn *c = fresh("list", 2, &d);
-	uint64_t node = new_node(c), ids[6];
+	uint64_t node = dbtest_new_node(c, 1000), ids[6];
 	struct db_status *st = NULL;
 	struct db_job *v = NULL;
 	bool failed;
@@ -897,7 +870,7 @@ static void test_purge(void **state)
 	(void)state;
 	struct db *d;
 	struct db_conn *c = fresh("purge", 2, &d);
-	uint64_t node = new_node(c), ids[7], deleted = 99;
+	uint64_t node = dbtest_new_node(c, 1000), ids[7], deleted = 99;
 	bool failed;
 
 	for (int i = 0; i < 7; i++)
@@ -909,9 +882,11 @@ static void test_purge(void **state)
 		assert_db(c, db_job_done(c, ids[i], "w", NULL), 0);
 	assert_db(c, db_job_retry(c, ids[4], "w", 0, "no", 1, &failed), 0);
 	assert_true(failed);
-	assert_db(c, SQL(c, "UPDATE jobs SET finished_at = NOW(6) - INTERVAL 40 DAY "
-	                    "WHERE id IN (?, ?, ?, ?)",
-	                 DB_UINT(ids[0]), DB_UINT(ids[1]), DB_UINT(ids[2]), DB_UINT(ids[4])),
+	assert_db(c,
+	          SQL(c,
+	              "UPDATE jobs SET finished_at = NOW(6) - INTERVAL 40 DAY "
+	              "WHERE id IN (?, ?, ?, ?)",
+	              DB_UINT(ids[0]), DB_UINT(ids[1]), DB_UINT(ids[2]), DB_UINT(ids[4])),
 	          0);
 
 	assert_db(c, db_job_purge(c, 0, 10, &deleted), -EINVAL);
@@ -935,9 +910,10 @@ static void test_purge(void **state)
 	dbtest_assert_counters_match(c);
 	/* the failed one gets a second chance: pending, due now, a fresh attempt budget */
 	assert_db(c, db_job_requeue(c, ids[4]), 0);
-	assert_int_equal(COUNT(c, "SELECT COUNT(*) FROM jobs WHERE id = ? AND state = 'pending' "
-	                          "AND attempts = 0 AND finished_at IS NULL "
-	                          "AND next_attempt_at <= NOW(6) AND last_error = 'no'",
+	assert_int_equal(COUNT(c,
+	                       "SELECT COUNT(*) FROM jobs WHERE id = ? AND state = 'pending' "
+	                       "AND attempts = 0 AND finished_at IS NULL "
+	                       "AND next_attempt_at <= NOW(6) AND last_error = 'no'",
 	                       DB_UINT(ids[4])),
 	                 1);
 	assert_db(c, db_job_requeue(c, ids[4]), -EPERM); /* pending now */
@@ -999,10 +975,12 @@ static void check_plan(struct db_conn *c, enum db_stmt_id id, const struct db_pa
 			            pl.rows[i][0], type);
 			fail();
 		}
-		found |= !strcmp(pl.rows[i][0], table) && (!strcmp(k, key) || (alt && !strcmp(k, alt)));
+		found |=
+		    !strcmp(pl.rows[i][0], table) && (!strcmp(k, key) || (alt && !strcmp(k, alt)));
 	}
 	if (!found) {
-		print_error("%s: %s is not read through %s; plan:\n", db_stmts[id].name, table, key);
+		print_error("%s: %s is not read through %s; plan:\n", db_stmts[id].name, table,
+		            key);
 		for (size_t i = 0; i < pl.n; i++)
 			print_error("  %s %s %s\n", pl.rows[i][0], pl.rows[i][1], pl.rows[i][2]);
 		fail();
@@ -1014,7 +992,8 @@ static void test_claim_plan(void **state)
 	(void)state;
 	struct db *d;
 	struct db_conn *c = fresh("plan", 2, &d);
-	uint64_t node = new_node(c), user = new_user(c), vpn = new_vpn(c, user, node);
+	uint64_t node = dbtest_new_node(c, 1000), user = dbtest_new_user(c),
+	         vpn = new_vpn(c, user, node);
 	int64_t t0;
 
 	/* 20,000 finished jobs, a few live ones */
@@ -1036,8 +1015,7 @@ static void test_claim_plan(void **state)
 	/* the earlier jobs of a VPN: its few jobs, or the few unfinished ones */
 	check_plan(c, DB_STMT_JOB_CLAIM_DUE, limit, ARRAY_SIZE(limit), "e", "jobs_vpn_config",
 	           "jobs_due");
-	check_plan(c, DB_STMT_JOB_CLAIM_EXPIRED, limit, ARRAY_SIZE(limit), "j", "jobs_lease",
-	           NULL);
+	check_plan(c, DB_STMT_JOB_CLAIM_EXPIRED, limit, ARRAY_SIZE(limit), "j", "jobs_lease", NULL);
 	check_plan(c, DB_STMT_JOB_LIST_BY_STATE, state_limit, ARRAY_SIZE(state_limit), "jobs",
 	           "jobs_state_id", NULL);
 	check_plan(c, DB_STMT_JOB_LATEST_FOR_VPN, one, ARRAY_SIZE(one), "jobs", "jobs_vpn_config",

@@ -38,17 +38,6 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-static uint64_t count(struct db_conn *c, const char *sql, const struct db_param *p, size_t n)
-{
-	uint64_t v = 0;
-
-	assert_db(c, dbtest_query_uint(c, sql, p, n, &v), 0);
-	return v;
-}
-#define COUNT(c, sql, ...)                                                                         \
-	count((c), (sql), (const struct db_param[]){__VA_ARGS__},                                  \
-	      sizeof((const struct db_param[]){__VA_ARGS__}) / sizeof(struct db_param))
-
 struct names {
 	char name[32], key[45];
 };
@@ -121,8 +110,9 @@ static void test_create(void **state)
 	assert_int_equal(got->peers, 3);
 	assert_int_equal(got->peer_generation, 0);
 	got = db_node_free(got);
-	assert_int_equal(COUNT(c, "SELECT COUNT(*) FROM audit_log WHERE action = 'node.create' "
-	                          "AND JSON_VALUE(payload, '$.node_id') = ?",
+	assert_int_equal(COUNT(c,
+	                       "SELECT COUNT(*) FROM audit_log WHERE action = 'node.create' "
+	                       "AND JSON_VALUE(payload, '$.node_id') = ?",
 	                       DB_UINT(id)),
 	                 1);
 
@@ -202,8 +192,9 @@ static void test_set_state(void **state)
 	assert_db(c, db_node_set_state(c, 0, id, NODE_ACTIVE), 0);
 	assert_db(c, db_node_set_state(c, 0, 999999, NODE_ACTIVE), -ENOENT);
 	assert_db(c, db_node_set_state(c, 0, id, _NODE_STATE_MAX), -EINVAL);
-	assert_int_equal(COUNT(c, "SELECT COUNT(*) FROM audit_log WHERE action = 'node.state' "
-	                          "AND JSON_VALUE(payload, '$.node_id') = ?",
+	assert_int_equal(COUNT(c,
+	                       "SELECT COUNT(*) FROM audit_log WHERE action = 'node.state' "
+	                       "AND JSON_VALUE(payload, '$.node_id') = ?",
 	                       DB_UINT(id)),
 	                 3);
 	n = get(c, id);
@@ -222,8 +213,8 @@ static void report_fail(struct db_conn *c, uint64_t id, const char *error)
 
 static bool report_ok(struct db_conn *c, uint64_t id, const char *boot_id, uint64_t free_addresses)
 {
-	struct db_node_report r = {.ok = true, .boot_id = boot_id, .free_addresses = free_addresses,
-	                           .peers = 7};
+	struct db_node_report r = {
+	    .ok = true, .boot_id = boot_id, .free_addresses = free_addresses, .peers = 7};
 	bool changed = true;
 
 	assert_db(c, db_node_report(c, id, &r, &changed), 0);
@@ -247,7 +238,7 @@ static void test_report(void **state)
 	seen = n->last_seen_at_us;
 	n = db_node_free(n);
 	assert_false(report_ok(c, id, "boot-1", 90));
-	assert_false(report_ok(c, id, NULL, 90)); /* no boot id in this report: keep */
+	assert_false(report_ok(c, id, NULL, 90));    /* no boot id in this report: keep */
 	assert_true(report_ok(c, id, "boot-2", 90)); /* the agent restarted */
 	assert_false(report_ok(c, id, "boot-2", 90));
 	n = get(c, id);
@@ -271,7 +262,7 @@ static void test_report(void **state)
 	assert_int_equal(n->health, NODE_HEALTH_UNHEALTHY);
 	assert_int_equal(n->failed_polls, 3);
 	assert_int_equal(strlen(n->last_error), 255); /* cut, not refused */
-	assert_int_equal(n->last_seen_at_us, seen); /* a failure is not a sighting */
+	assert_int_equal(n->last_seen_at_us, seen);   /* a failure is not a sighting */
 	assert_int_equal(n->free_addresses, 90);
 	n = db_node_free(n);
 	report_fail(c, id, NULL);
@@ -282,8 +273,11 @@ static void test_report(void **state)
 	n = db_node_free(n);
 
 	/* One good poll: healthy again, the count and the error cleared. */
-	struct db_node_report ok = {.ok = true, .boot_id = "boot-2", .free_addresses = 80,
-	                            .peers = 9, .pools = "[{\"prefix\": \"10.9.0.0/24\"}]"};
+	struct db_node_report ok = {.ok = true,
+	                            .boot_id = "boot-2",
+	                            .free_addresses = 80,
+	                            .peers = 9,
+	                            .pools = "[{\"prefix\": \"10.9.0.0/24\"}]"};
 	assert_db(c, db_node_report(c, id, &ok, NULL), 0);
 	n = get(c, id);
 	assert_int_equal(n->health, NODE_HEALTH_HEALTHY);
@@ -340,8 +334,7 @@ static uint64_t user_id(struct db_conn *c)
 
 static uint64_t config_on(struct db_conn *c, uint64_t user, uint64_t node)
 {
-	struct db_vpn_new n = {.user_id = user, .node_id = node, .type = VPN_OUTLINE,
-	                       .name = "x"};
+	struct db_vpn_new n = {.user_id = user, .node_id = node, .type = VPN_OUTLINE, .name = "x"};
 	uint64_t id = 0;
 
 	assert_db(c, db_vpn_create(c, 0, &n, &id), 0);
@@ -461,9 +454,10 @@ static void test_agent_and_sealed(void **state)
 	assert_string_equal(got->agent_url, "http://10.0.0.9:8080");
 	assert_memory_equal(got->agent_token_enc, t2, sizeof(t2));
 	db_node_free(got);
-	assert_int_equal(COUNT(c, "SELECT COUNT(*) FROM audit_log WHERE action = 'node.agent' "
-	                          "AND JSON_VALUE(payload, '$.node_id') = ? "
-	                          "AND payload NOT LIKE '%sealed%'",
+	assert_int_equal(COUNT(c,
+	                       "SELECT COUNT(*) FROM audit_log WHERE action = 'node.agent' "
+	                       "AND JSON_VALUE(payload, '$.node_id') = ? "
+	                       "AND payload NOT LIKE '%sealed%'",
 	                       DB_UINT(id)),
 	                 1);
 	assert_db(c, db_node_set_agent(c, 0, 999999, "http://x:1", t2, sizeof(t2), true), -ENOENT);

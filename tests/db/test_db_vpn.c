@@ -34,16 +34,6 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-
-static uint64_t new_user(struct db_conn *c)
-{
-	struct db_user_profile p = {.telegram_id = (int64_t)(6000000000ULL + counter++)};
-	uint64_t id = 0;
-
-	assert_db(c, db_user_upsert(c, &p, &id, NULL), 0);
-	return id;
-}
-
 static uint64_t new_node_in_state(struct db_conn *c, const char *state)
 {
 	char key[45], name[32];
@@ -103,17 +93,6 @@ static const struct db_ip_address *ipp(const char *text)
 	return a;
 }
 
-static uint64_t count(struct db_conn *c, const char *sql, const struct db_param *p, size_t n)
-{
-	uint64_t v = 0;
-
-	assert_db(c, dbtest_query_uint(c, sql, p, n, &v), 0);
-	return v;
-}
-#define COUNT(c, sql, ...)                                                                         \
-	count((c), (sql), (const struct db_param[]){__VA_ARGS__},                                  \
-	      sizeof((const struct db_param[]){__VA_ARGS__}) / sizeof(struct db_param))
-
 static uint64_t audit_count(struct db_conn *c, uint64_t user, const char *action)
 {
 	return COUNT(c, "SELECT COUNT(*) FROM audit_log WHERE user_id = ? AND action = ?",
@@ -159,7 +138,7 @@ static void test_address_text(void **state)
 static void test_create_and_get(void **state)
 {
 	struct db_conn *c = *state;
-	uint64_t u = new_user(c), node = new_node(c), id, id2;
+	uint64_t u = dbtest_new_user(c), node = new_node(c), id, id2;
 	struct db_vpn_new n = wg(u, node);
 	struct db_vpn *v = NULL, *list = NULL;
 	char key[45];
@@ -216,7 +195,8 @@ static void test_create_and_get(void **state)
 static void test_create_refused(void **state)
 {
 	struct db_conn *c = *state;
-	uint64_t u = new_user(c), banned = new_user(c), node = new_node(c), other = new_node(c);
+	uint64_t u = dbtest_new_user(c), banned = dbtest_new_user(c), node = new_node(c),
+	         other = new_node(c);
 	uint64_t draining = new_node_in_state(c, "draining");
 	uint64_t disabled = new_node_in_state(c, "disabled"), id = 0;
 	struct db_vpn_new n;
@@ -283,7 +263,7 @@ static void test_create_refused(void **state)
 static void test_one_trial(void **state)
 {
 	struct db_conn *c = *state;
-	uint64_t u = new_user(c), node = new_node(c), trial, id = 0;
+	uint64_t u = dbtest_new_user(c), node = new_node(c), trial, id = 0;
 	struct db_vpn_new n = wg(u, node);
 
 	n.is_trial = true;
@@ -311,7 +291,7 @@ static void test_one_trial(void **state)
 static void test_lifecycle(void **state)
 {
 	struct db_conn *c = *state;
-	uint64_t u = new_user(c), node = new_node(c), id, id2;
+	uint64_t u = dbtest_new_user(c), node = new_node(c), id, id2;
 	struct db_vpn_new n = wg(u, node);
 	struct db_ip_address addrs[] = {ip("10.20.0.2"), ip("fd20::2")};
 	struct db_ip_assignment *list = NULL;
@@ -412,7 +392,7 @@ static void test_lifecycle(void **state)
 static void test_activate_atomic(void **state)
 {
 	struct db_conn *c = *state;
-	uint64_t u = new_user(c), node = new_node(c), first, second;
+	uint64_t u = dbtest_new_user(c), node = new_node(c), first, second;
 	struct db_vpn_new n = wg(u, node);
 	struct db_ip_address taken = ip("10.30.0.9");
 	struct db_ip_address addrs[] = {ip("10.30.0.10"), taken};
@@ -460,7 +440,7 @@ static bool listed(const struct db_vpn *v, size_t n, uint64_t id)
 static void test_due_and_expired(void **state)
 {
 	struct db_conn *c = *state;
-	uint64_t u = new_user(c), node = new_node(c), soon, later, never, pending, past;
+	uint64_t u = dbtest_new_user(c), node = new_node(c), soon, later, never, pending, past;
 	uint64_t *to_activate[] = {&soon, &later, &never, &past};
 	struct db_vpn_new n = wg(u, node);
 	struct db_vpn *v = NULL;
@@ -513,7 +493,7 @@ static void test_due_and_expired(void **state)
 static void test_bandwidth(void **state)
 {
 	struct db_conn *c = *state;
-	uint64_t u = new_user(c), node = new_node(c), id;
+	uint64_t u = dbtest_new_user(c), node = new_node(c), id;
 	struct db_vpn_new n = wg(u, node);
 	struct db_vpn *v = NULL;
 
@@ -551,7 +531,7 @@ static void test_bandwidth(void **state)
 static void test_cleanup(void **state)
 {
 	struct db_conn *c = *state;
-	uint64_t u = new_user(c), node = new_node(c), ended, live, released = 99;
+	uint64_t u = dbtest_new_user(c), node = new_node(c), ended, live, released = 99;
 	struct db_vpn_new n = wg(u, node);
 	struct db_ip_address a[] = {ip("10.40.0.2"), ip("fd40::2"), ip("10.40.0.3")};
 
@@ -583,7 +563,7 @@ static void test_cleanup(void **state)
 static void test_ip_record_release(void **state)
 {
 	struct db_conn *c = *state;
-	uint64_t u = new_user(c), node = new_node(c), node2 = new_node(c), v1, v2, v3, ended;
+	uint64_t u = dbtest_new_user(c), node = new_node(c), node2 = new_node(c), v1, v2, v3, ended;
 	uint64_t id = 0, id2 = 0;
 	struct db_vpn_new n = wg(u, node);
 	struct db_ip_address a = ip("10.50.0.2"), bad = {.len = 5};
@@ -643,7 +623,7 @@ static void test_ip_record_release(void **state)
 static void test_ip_list_and_usage(void **state)
 {
 	struct db_conn *c = *state;
-	uint64_t u = new_user(c), node = new_node(c), empty = new_node(c), paid, trial;
+	uint64_t u = dbtest_new_user(c), node = new_node(c), empty = new_node(c), paid, trial;
 	struct db_vpn_new n = wg(u, node);
 	static const char *const texts[] = {"fd60::1", "10.60.0.3", "10.60.0.1", "fd60::0:2",
 	                                    "10.60.1.0"};
@@ -717,17 +697,27 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_address_text),
-	    cmocka_unit_test_setup_teardown(test_create_and_get, dbtest_conn_setup, dbtest_conn_teardown),
-	    cmocka_unit_test_setup_teardown(test_create_refused, dbtest_conn_setup, dbtest_conn_teardown),
-	    cmocka_unit_test_setup_teardown(test_one_trial, dbtest_conn_setup, dbtest_conn_teardown),
-	    cmocka_unit_test_setup_teardown(test_lifecycle, dbtest_conn_setup, dbtest_conn_teardown),
-	    cmocka_unit_test_setup_teardown(test_activate_atomic, dbtest_conn_setup, dbtest_conn_teardown),
-	    cmocka_unit_test_setup_teardown(test_due_and_expired, dbtest_conn_setup, dbtest_conn_teardown),
-	    cmocka_unit_test_setup_teardown(test_bandwidth, dbtest_conn_setup, dbtest_conn_teardown),
+	    cmocka_unit_test_setup_teardown(test_create_and_get, dbtest_conn_setup,
+	                                    dbtest_conn_teardown),
+	    cmocka_unit_test_setup_teardown(test_create_refused, dbtest_conn_setup,
+	                                    dbtest_conn_teardown),
+	    cmocka_unit_test_setup_teardown(test_one_trial, dbtest_conn_setup,
+	                                    dbtest_conn_teardown),
+	    cmocka_unit_test_setup_teardown(test_lifecycle, dbtest_conn_setup,
+	                                    dbtest_conn_teardown),
+	    cmocka_unit_test_setup_teardown(test_activate_atomic, dbtest_conn_setup,
+	                                    dbtest_conn_teardown),
+	    cmocka_unit_test_setup_teardown(test_due_and_expired, dbtest_conn_setup,
+	                                    dbtest_conn_teardown),
+	    cmocka_unit_test_setup_teardown(test_bandwidth, dbtest_conn_setup,
+	                                    dbtest_conn_teardown),
 	    cmocka_unit_test_setup_teardown(test_cleanup, dbtest_conn_setup, dbtest_conn_teardown),
-	    cmocka_unit_test_setup_teardown(test_ip_record_release, dbtest_conn_setup, dbtest_conn_teardown),
-	    cmocka_unit_test_setup_teardown(test_ip_list_and_usage, dbtest_conn_setup, dbtest_conn_teardown),
-	    cmocka_unit_test_setup_teardown(test_counters_match, dbtest_conn_setup, dbtest_conn_teardown),
+	    cmocka_unit_test_setup_teardown(test_ip_record_release, dbtest_conn_setup,
+	                                    dbtest_conn_teardown),
+	    cmocka_unit_test_setup_teardown(test_ip_list_and_usage, dbtest_conn_setup,
+	                                    dbtest_conn_teardown),
+	    cmocka_unit_test_setup_teardown(test_counters_match, dbtest_conn_setup,
+	                                    dbtest_conn_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -1666,6 +1666,19 @@ static bool token_valid(const char *t)
 	return n >= 1 && n <= HTTP_TOKEN_MAX;
 }
 
+/* An agent URL and token as a request gives them (each NULL: not given): 0, or a refusal
+ * in err. */
+static int agent_fields_check(const char *url, const char *token, struct http_error *err)
+{
+	if (url && strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0)
+		return refuse(err, 400, "invalid_value", "agent_url: must be http:// or https://");
+	if (token && !token_valid(token))
+		return refuse(err, 400, "invalid_value",
+		              "token: 1..%d printable ASCII characters without spaces",
+		              HTTP_TOKEN_MAX);
+	return 0;
+}
+
 /* The agent's /v1/info with this token, over a client of its own (one per request). */
 static int agent_info(struct ctl_service *s, const char *url, const char *token,
                       struct agent_info **ret, struct agent_error *err)
@@ -1713,14 +1726,8 @@ static int h_node_post(const struct http_request *req, struct http_response *res
 		if (!node_name_valid(name))
 			r = refuse(&err, 400, "invalid_value",
 			           "name: 1..64 of a-z 0-9 . _ -, starting with a letter or digit");
-		else if (strncasecmp(url, "http://", 7) != 0 &&
-		         strncasecmp(url, "https://", 8) != 0)
-			r = refuse(&err, 400, "invalid_value",
-			           "agent_url: must be http:// or https://");
-		else if (!token_valid(token))
-			r = refuse(&err, 400, "invalid_value",
-			           "token: 1..%d printable ASCII characters without spaces",
-			           HTTP_TOKEN_MAX);
+		else
+			r = agent_fields_check(url, token, &err);
 	}
 	if (r < 0) {
 		r = respond_refused(resp, r, &err);
@@ -1918,14 +1925,8 @@ static int h_node_patch(const struct http_request *req, struct http_response *re
 		else if (st && node_state_from_string(st, strlen(st), &state) < 0)
 			r = refuse(&err, 400, "invalid_value",
 			           "state: must be active, draining or disabled");
-		else if (url && strncasecmp(url, "http://", 7) != 0 &&
-		         strncasecmp(url, "https://", 8) != 0)
-			r = refuse(&err, 400, "invalid_value",
-			           "agent_url: must be http:// or https://");
-		else if (token && !token_valid(token))
-			r = refuse(&err, 400, "invalid_value",
-			           "token: 1..%d printable ASCII characters without spaces",
-			           HTTP_TOKEN_MAX);
+		else
+			r = agent_fields_check(url, token, &err);
 	}
 	c = acquire_checked(s, resp, &r, &err);
 	if (!c)

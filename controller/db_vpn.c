@@ -467,17 +467,14 @@ static int id_row(const struct db_row *row, void *userdata)
 	return db_row_uint(row, 0, userdata) < 0 ? -EBADMSG : 1;
 }
 
-int db_vpn_find_live_paid_in_tx(struct db_conn *c, uint64_t user_id, enum vpn_type type,
-                                uint64_t *ret_id)
+/* The id of the first row of a one-id query; -ENOENT if there is none. */
+static int query_id(struct db_conn *c, enum db_stmt_id stmt, const struct db_param *p, size_t n,
+                    uint64_t *ret_id)
 {
-	const char *t = vpn_type_to_string(type);
 	uint64_t id = 0, rows = 0;
 	int r;
 
-	if (!t)
-		return -EINVAL;
-	struct db_param p[] = {DB_UINT(user_id), DB_TEXT(t)};
-	r = db_query(c, DB_STMT_VPN_FIND_LIVE_PAID, p, ARRAY_SIZE(p), id_row, &id, &rows);
+	r = db_query(c, stmt, p, n, id_row, &id, &rows);
 	if (r < 0)
 		return r;
 	if (rows == 0)
@@ -486,22 +483,24 @@ int db_vpn_find_live_paid_in_tx(struct db_conn *c, uint64_t user_id, enum vpn_ty
 	return 0;
 }
 
+int db_vpn_find_live_paid_in_tx(struct db_conn *c, uint64_t user_id, enum vpn_type type,
+                                uint64_t *ret_id)
+{
+	const char *t = vpn_type_to_string(type);
+
+	if (!t)
+		return -EINVAL;
+	struct db_param p[] = {DB_UINT(user_id), DB_TEXT(t)};
+	return query_id(c, DB_STMT_VPN_FIND_LIVE_PAID, p, ARRAY_SIZE(p), ret_id);
+}
+
 int db_vpn_find_by_idempotency_in_tx(struct db_conn *c, uint64_t user_id, const char *key,
                                      uint64_t *ret_id)
 {
-	uint64_t id = 0, rows = 0;
-	int r;
-
 	if (!key)
 		return -EINVAL;
 	struct db_param p[] = {DB_UINT(user_id), DB_TEXT(key)};
-	r = db_query(c, DB_STMT_VPN_FIND_BY_IDEMPOTENCY, p, ARRAY_SIZE(p), id_row, &id, &rows);
-	if (r < 0)
-		return r;
-	if (rows == 0)
-		return -ENOENT;
-	*ret_id = id;
-	return 0;
+	return query_id(c, DB_STMT_VPN_FIND_BY_IDEMPOTENCY, p, ARRAY_SIZE(p), ret_id);
 }
 
 struct id_list {

@@ -18,6 +18,26 @@
 #include "vault.h"
 #include "wgkey.h"
 
+/* A VPN's agent job, once per VPN and kind: the key "<kind>-<vpn id>" makes a second
+ * queueing (a retried request, a revoke of an expired config) find the first. */
+static int queue_vpn_job_in_tx(struct db_conn *c, enum job_kind kind, uint64_t vpn_id,
+                               uint64_t node_id)
+{
+	char key[64];
+	uint64_t job_id;
+	bool created;
+
+	snprintf(key, sizeof(key), "%s-%" PRIu64, job_kind_to_string(kind), vpn_id);
+	struct db_job_new j = {
+	    .kind = kind,
+	    .node_id = node_id,
+	    .vpn_config_id = vpn_id,
+	    .payload = "{}",
+	    .idempotency_key = key,
+	};
+	return db_job_enqueue_in_tx(c, &j, &job_id, &created);
+}
+
 int grant_create_vpn_in_tx(struct ctl_service *s, struct db_conn *c, uint64_t actor_id,
                            const struct grant_request *r, uint64_t *ret_vpn_id)
 {
@@ -25,9 +45,8 @@ int grant_create_vpn_in_tx(struct ctl_service *s, struct db_conn *c, uint64_t ac
 	uint8_t *priv_enc = NULL, *psk_enc = NULL;
 	size_t priv_enc_len = 0, psk_enc_len = 0;
 	char pub_b64[WG_KEY_B64_LEN], priv_b64[WG_KEY_B64_LEN], psk_b64[WG_KEY_B64_LEN];
-	char name[64], key[64];
-	uint64_t node_id, vpn_id, job_id;
-	bool created;
+	char name[64];
+	uint64_t node_id, vpn_id;
 	int r2;
 
 	if (r->type != VPN_WIREGUARD)
@@ -59,34 +78,26 @@ int grant_create_vpn_in_tx(struct ctl_service *s, struct db_conn *c, uint64_t ac
 
 	snprintf(name, sizeof(name), "%s%s", vpn_type_to_string(r->type), r->trial ? "-trial" : "");
 	struct db_vpn_new n = {
-		.user_id = r->user_id,
-		.node_id = node_id,
-		.type = r->type,
-		.name = r->name ? r->name : name,
-		.config = "{}",
-		.peer_public_key = pub_b64,
-		.expires_at_us = r->trial ? db_now_us() + (int64_t)s->cfg->trial_duration_s * 1000000
-		                          : r->expires_at_us,
-		.is_trial = r->trial,
-		.private_key_enc = priv_enc,
-		.private_key_enc_len = priv_enc_len,
-		.preshared_key_enc = psk_enc,
-		.preshared_key_enc_len = psk_enc_len,
-		.idempotency_key = r->idempotency_key,
+	    .user_id = r->user_id,
+	    .node_id = node_id,
+	    .type = r->type,
+	    .name = r->name ? r->name : name,
+	    .config = "{}",
+	    .peer_public_key = pub_b64,
+	    .expires_at_us = r->trial ? db_now_us() + (int64_t)s->cfg->trial_duration_s * 1000000
+	                              : r->expires_at_us,
+	    .is_trial = r->trial,
+	    .private_key_enc = priv_enc,
+	    .private_key_enc_len = priv_enc_len,
+	    .preshared_key_enc = psk_enc,
+	    .preshared_key_enc_len = psk_enc_len,
+	    .idempotency_key = r->idempotency_key,
 	};
 	r2 = db_vpn_create_in_tx(c, actor_id, &n, &vpn_id);
 	if (r2 < 0)
 		goto out;
 
-	snprintf(key, sizeof(key), "provision-%" PRIu64, vpn_id);
-	struct db_job_new j = {
-		.kind = JOB_PROVISION,
-		.node_id = node_id,
-		.vpn_config_id = vpn_id,
-		.payload = "{}",
-		.idempotency_key = key,
-	};
-	r2 = db_job_enqueue_in_tx(c, &j, &job_id, &created);
+	r2 = queue_vpn_job_in_tx(c, JOB_PROVISION, vpn_id, node_id);
 	if (r2 < 0)
 		goto out;
 	*ret_vpn_id = vpn_id;
@@ -102,19 +113,7 @@ out:
 
 int grant_queue_revoke_in_tx(struct db_conn *c, uint64_t vpn_id, uint64_t node_id)
 {
-	char key[64];
-	uint64_t job_id;
-	bool created;
-
-	snprintf(key, sizeof(key), "revoke-%" PRIu64, vpn_id);
-	struct db_job_new j = {
-		.kind = JOB_REVOKE,
-		.node_id = node_id,
-		.vpn_config_id = vpn_id,
-		.payload = "{}",
-		.idempotency_key = key,
-	};
-	return db_job_enqueue_in_tx(c, &j, &job_id, &created);
+	return queue_vpn_job_in_tx(c, JOB_REVOKE, vpn_id, node_id);
 }
 
 int grant_queue_webhook_in_tx(struct ctl_service *s, struct db_conn *c, const char *event,
@@ -140,9 +139,9 @@ int grant_queue_webhook_in_tx(struct ctl_service *s, struct db_conn *c, const ch
 		goto out;
 	}
 	struct db_job_new j = {
-		.kind = JOB_NOTIFY,
-		.payload = text,
-		.idempotency_key = key,
+	    .kind = JOB_NOTIFY,
+	    .payload = text,
+	    .idempotency_key = key,
 	};
 	r = db_job_enqueue_in_tx(c, &j, &job_id, &created);
 	if (r >= 0 && created)

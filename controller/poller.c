@@ -28,21 +28,24 @@
 
 #define ERR_LEN 300
 /* Before the first poll and after a database failure: not a whole interval. */
-#define DB_RETRY_MS 500
 
 struct poller {
 	struct ctl_service *s;
-	struct httpc *http;
-	bool db_down;
+	struct httpc *http; /* the client poll_node uses */
 };
 
-static uint64_t now_ms(void)
-{
-	struct timespec t;
+/* Nodes are polled this many at a time at most: a hung agent costs its own poll
+ * agent_timeout, not the polls of every node after it. Each one holds a pooled
+ * connection, so at most a quarter of the pool. */
+#define POLL_PARALLEL_MAX 4
 
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
-}
+/* The poller thread's state across rounds: one HTTP client per parallel slot, kept so that
+ * each agent's keep-alive (TLS) connection is reused from round to round. */
+struct poll_state {
+	struct ctl_service *s;
+	struct httpc *http[POLL_PARALLEL_MAX];
+	bool db_down;
+};
 
 /*
  * The resync job of the node's boot id boot_id: one per boot id, whoever queues it and
@@ -209,111 +212,95 @@ out:
 	node_agent_close(&a);
 }
 
-/* Nodes are polled this many at a time at most: a hung agent costs its own poll
- * agent_timeout, not the polls of every node after it. Each one holds a pooled
- * connection, so at most a quarter of the pool. */
-#define POLL_PARALLEL_MAX 4
-
 struct poll_round {
-	struct ctl_service *s;
+	struct poll_state *st;
 	const struct db_node *nodes;
 	size_t n;
 	atomic_size_t next;
 };
 
-/* A helper thread of one round: its own HTTP client and connection, nodes taken in turn. */
+struct poll_slot {
+	struct poll_round *round;
+	size_t k; /* which of st->http this thread uses */
+};
+
+/* One slot of a round: its HTTP client (made on first use, kept), a connection of its own,
+ * nodes taken in turn. */
 static void *poll_some(void *arg)
 {
-	struct poll_round *round = arg;
-	struct poller p = {.s = round->s};
+	struct poll_slot *slot = arg;
+	struct poll_round *round = slot->round;
+	struct ctl_service *s = round->st->s;
+	struct httpc **http = &round->st->http[slot->k];
 	struct db_conn *c = NULL;
 	size_t i;
+	int r;
 
-	if (worker_agent_httpc_new(round->s, &p.http) < 0 || svc_db_acquire(round->s, &c) < 0)
-		goto out;
-	while ((i = atomic_fetch_add(&round->next, 1)) < round->n &&
-	       !atomic_load(&round->s->stopping))
+	if (!*http) {
+		r = worker_agent_httpc_new(s, http);
+		if (r < 0) {
+			svc_log(s, CTL_LOG_ERROR, "poller: HTTP client: %s", strerror(-r));
+			return NULL;
+		}
+	}
+	if (svc_db_acquire(s, &c) < 0)
+		return NULL;
+	struct poller p = {.s = s, .http = *http};
+	while ((i = atomic_fetch_add(&round->next, 1)) < round->n && !atomic_load(&s->stopping))
 		if (round->nodes[i].state != NODE_DISABLED)
 			poll_node(&p, c, &round->nodes[i]);
-out:
 	db_release(c);
-	httpc_free(p.http);
 	return NULL;
 }
 
 /* One round over every node; false if the database could not be read. */
-static bool poll_all(struct poller *p)
+static bool poll_all(void *arg)
 {
+	struct poll_state *st = arg;
 	struct db_conn *c = NULL;
 	struct db_node *nodes = NULL;
 	pthread_t threads[POLL_PARALLEL_MAX];
+	struct poll_slot slots[POLL_PARALLEL_MAX];
 	size_t n = 0, started = 0, parallel;
 	int r;
 
-	if (svc_db_acquire(p->s, &c) < 0)
+	if (svc_db_acquire(st->s, &c) < 0)
 		return false;
 	r = db_node_list(c, &nodes, &n);
+	db_release(c);
 	if (r < 0) {
-		atomic_fetch_add(&p->s->metrics.db_errors, 1);
-		if (!p->db_down)
-			svc_log(p->s, CTL_LOG_WARN, "poller: listing nodes: %s", strerror(-r));
-		p->db_down = true;
-		db_release(c);
+		atomic_fetch_add(&st->s->metrics.db_errors, 1);
+		if (!st->db_down)
+			svc_log(st->s, CTL_LOG_WARN, "poller: listing nodes: %s", strerror(-r));
+		st->db_down = true;
 		return false;
 	}
-	p->db_down = false;
+	st->db_down = false;
 	parallel = MIN(n, (size_t)POLL_PARALLEL_MAX);
-	parallel = MIN(parallel, (size_t)(p->s->cfg->db_pool_size / 4));
-	if (parallel <= 1) {
-		for (size_t i = 0; i < n && !atomic_load(&p->s->stopping); i++)
-			if (nodes[i].state != NODE_DISABLED)
-				poll_node(p, c, &nodes[i]);
-		goto out;
-	}
-	db_release(c);
-	c = NULL;
-	struct poll_round round = {.s = p->s, .nodes = nodes, .n = n};
-	for (size_t k = 0; k < parallel; k++) {
-		if (pthread_create(&threads[started], NULL, poll_some, &round) != 0)
+	parallel = MIN(parallel, (size_t)(st->s->cfg->db_pool_size / 4));
+	struct poll_round round = {.st = st, .nodes = nodes, .n = n};
+	/* Slot 0 is this thread; the others are helpers for this round. */
+	for (size_t k = 1; k < parallel; k++) {
+		slots[k] = (struct poll_slot){.round = &round, .k = k};
+		if (pthread_create(&threads[started], NULL, poll_some, &slots[k]) != 0)
 			break;
 		started++;
 	}
-	if (started == 0) /* no thread to be had: this one polls them all */
-		poll_some(&round);
+	slots[0] = (struct poll_slot){.round = &round, .k = 0};
+	if (n)
+		poll_some(&slots[0]);
 	for (size_t k = 0; k < started; k++)
 		pthread_join(threads[k], NULL);
-out:
 	db_nodes_free(nodes, n);
-	db_release(c);
 	return true;
 }
 
 void *poller_main(void *svc)
 {
-	struct ctl_service *s = svc;
-	struct poller p = {.s = s};
-	uint64_t interval = s->cfg->poll_interval_ms;
-	int r;
+	struct poll_state st = {.s = svc};
 
-	while (!atomic_load(&s->stopping)) {
-		uint64_t t0 = now_ms(), spent;
-		bool ok;
-
-		if (!p.http) {
-			r = worker_agent_httpc_new(s, &p.http);
-			if (r < 0) {
-				svc_log(s, CTL_LOG_ERROR, "poller: HTTP client: %s", strerror(-r));
-				svc_sleep(s, DB_RETRY_MS);
-				continue;
-			}
-		}
-		ok = poll_all(&p);
-		spent = now_ms() - t0;
-		if (!ok && interval > DB_RETRY_MS)
-			svc_sleep(s, DB_RETRY_MS);
-		else if (spent < interval)
-			svc_sleep(s, (unsigned)(interval - spent));
-	}
-	httpc_free(p.http);
+	svc_every(st.s, st.s->cfg->poll_interval_ms, poll_all, &st);
+	for (size_t k = 0; k < POLL_PARALLEL_MAX; k++)
+		httpc_free(st.http[k]);
 	return NULL;
 }

@@ -49,7 +49,8 @@ int svc_db_acquire(struct ctl_service *s, struct db_conn **ret)
 	r = db_acquire(s->db, SVC_DB_ACQUIRE_TIMEOUT_MS, ret, &err);
 	if (r < 0) {
 		atomic_fetch_add(&s->metrics.db_errors, 1);
-		svc_log(s, CTL_LOG_WARN, "database: %s", err.message[0] ? err.message : strerror(-r));
+		svc_log(s, CTL_LOG_WARN, "database: %s",
+		        err.message[0] ? err.message : strerror(-r));
 	}
 	return r;
 }
@@ -144,4 +145,26 @@ void svc_sleep(struct ctl_service *s, unsigned timeout_ms)
 		if (pthread_cond_timedwait(&s->jobs_queued, &s->lock, &until) == ETIMEDOUT)
 			break;
 	pthread_mutex_unlock(&s->lock);
+}
+
+static uint64_t monotonic_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+void svc_every(struct ctl_service *s, uint64_t interval_ms, bool (*step)(void *arg), void *arg)
+{
+	while (!atomic_load(&s->stopping)) {
+		uint64_t t0 = monotonic_ms(), spent;
+		bool ok = step(arg);
+
+		spent = monotonic_ms() - t0;
+		if (!ok && interval_ms > SVC_RETRY_MS)
+			svc_sleep(s, SVC_RETRY_MS);
+		else if (spent < interval_ms)
+			svc_sleep(s, (unsigned)(interval_ms - spent));
+	}
 }

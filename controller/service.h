@@ -97,6 +97,14 @@ bool svc_wait_vpn_finished(struct ctl_service *s, uint64_t vpn_id, uint64_t *see
 /* Sleeps timeout_ms or until the service stops (then returns early). */
 void svc_sleep(struct ctl_service *s, unsigned timeout_ms);
 
+/*
+ * A periodic thread's loop: step(arg) every interval_ms (measured from start to start)
+ * until the service stops; after a step that returns false (the database was away) the
+ * next comes after SVC_RETRY_MS if that is sooner.
+ */
+#define SVC_RETRY_MS 500
+void svc_every(struct ctl_service *s, uint64_t interval_ms, bool (*step)(void *arg), void *arg);
+
 /* ---- granting VPNs (grant.c): shared by POST /v1/users/{tid}/vpns and payment completion */
 
 struct grant_request {

@@ -23,7 +23,6 @@
 
 /* Per round; a full page is followed at once by the next. */
 #define SWEEP_BATCH 500
-#define DB_RETRY_MS 500
 
 /* A vpn.expiring notice this process has queued: id and the expiry it was for. */
 struct notice {
@@ -40,14 +39,6 @@ struct sweeper {
 	size_t n_sent;
 	bool db_down;
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
-}
 
 static void db_trouble(struct sweeper *w, const char *what, int r)
 {
@@ -281,22 +272,17 @@ static bool sweep(struct sweeper *w)
 	return ok;
 }
 
+static bool sweep_step(void *arg)
+{
+	return sweep(arg);
+}
+
 void *sweeper_main(void *svc)
 {
 	struct ctl_service *s = svc;
 	struct sweeper w = {.s = s};
-	uint64_t interval = s->cfg->sweep_interval_ms;
 
-	while (!atomic_load(&s->stopping)) {
-		uint64_t t0 = now_ms(), spent;
-		bool ok = sweep(&w);
-
-		spent = now_ms() - t0;
-		if (!ok && interval > DB_RETRY_MS)
-			svc_sleep(s, DB_RETRY_MS);
-		else if (spent < interval)
-			svc_sleep(s, (unsigned)(interval - spent));
-	}
+	svc_every(s, s->cfg->sweep_interval_ms, sweep_step, &w);
 	free(w.sent);
 	return NULL;
 }

@@ -711,6 +711,16 @@ enum outcome {
 };
 
 /*
+ * How many attempts a job of this kind gets before it is failed (0: no limit). A revoke
+ * never gives up while its error may pass: a revoked or expired user must not stay
+ * connected because an agent was down longer than the other jobs' attempts last.
+ */
+static unsigned attempts_budget(const struct controller_config *cfg, enum job_kind kind)
+{
+	return kind == JOB_REVOKE ? 0 : cfg->job_max_attempts;
+}
+
+/*
  * Writes the outcome; while the database is away, tries again for up to half the lease
  * (the job stays ours that long), so a short outage costs no second run. A commit whose
  * outcome was unknown and that went through shows as -ESTALE on the next try.
@@ -728,12 +738,8 @@ static int record(struct worker *w, struct db_conn *c, const struct db_job *j, e
 			r = db_job_done(c, j->id, w->owner, result);
 			break;
 		case OUTCOME_RETRY:
-			/* A revoke never gives up while its error may pass: a revoked or
-			 * expired user must not stay connected because an agent was down
-			 * for longer than the other jobs' attempts last. */
 			r = db_job_retry(c, j->id, w->owner, delay_ms, error,
-			                 j->kind == JOB_REVOKE ? 0 : w->cfg->job_max_attempts,
-			                 ret_failed);
+			                 attempts_budget(w->cfg, j->kind), ret_failed);
 			break;
 		default:
 			r = db_job_fail(c, j->id, w->owner, error);

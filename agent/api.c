@@ -419,6 +419,284 @@ out:
 	return r;
 }
 
+#define BATCH_MAX 1024
+
+static const struct http_field batch_fields[] = {
+	{"peers", HTTP_FIELD_ARRAY, HTTP_FIELD_REQUIRED},
+};
+
+/* One item of POST /v1/peers/batch and what the handler decided for it. */
+struct batch_item {
+	struct peer_req req;
+	const char *job; /* in the parsed body; NULL: none */
+	enum { ITEM_UNDECIDED, ITEM_CREATE, ITEM_UPDATE, ITEM_REPLAY } kind;
+	struct state_peer np; /* CREATE/UPDATE: the peer as it will be recorded */
+	json_t *answer;       /* the item's answer object */
+};
+
+static void batch_items_free(struct batch_item *items, size_t n)
+{
+	for (size_t i = 0; items && i < n; i++) {
+		peer_req_wipe(&items[i].req);
+		wg_key_wipe(items[i].np.preshared_key, sizeof(items[i].np.preshared_key));
+		json_decref(items[i].answer);
+	}
+	free(items);
+}
+
+static int item_key_cmp(const void *a, const void *b)
+{
+	const struct batch_item *x = *(const struct batch_item *const *)a;
+	const struct batch_item *y = *(const struct batch_item *const *)b;
+
+	return memcmp(x->req.key, y->req.key, WG_KEY_LEN);
+}
+
+static int item_job_cmp(const void *a, const void *b)
+{
+	const struct batch_item *x = *(const struct batch_item *const *)a;
+	const struct batch_item *y = *(const struct batch_item *const *)b;
+
+	return strcmp(x->job ? x->job : "", y->job ? y->job : "");
+}
+
+/*
+ * A key or job id listed twice: both lists are sorted copies of the request order, so the
+ * message can name the two items (the later one is at fault).
+ */
+static int batch_twice(const struct batch_item *items, size_t n, bool job, struct http_error *err)
+{
+	const struct batch_item **by = calloc(n, sizeof(*by));
+	char where[32], reason[64];
+	int r = 0;
+
+	if (!by)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		by[i] = &items[i];
+	qsort(by, n, sizeof(*by), job ? item_job_cmp : item_key_cmp);
+	for (size_t i = 1; i < n && r == 0; i++) {
+		const struct batch_item *a = by[i - 1], *b = by[i];
+		bool same = job ? a->job && !item_job_cmp(&by[i - 1], &by[i])
+		                : !item_key_cmp(&by[i - 1], &by[i]);
+
+		if (!same)
+			continue;
+		if (a > b) {
+			const struct batch_item *t = a;
+
+			a = b;
+			b = t;
+		}
+		snprintf(where, sizeof(where), "peers[%zu]", (size_t)(b - items));
+		snprintf(reason, sizeof(reason), "listed twice (also peers[%zu])",
+		         (size_t)(a - items));
+		r = bad_value(err, reason, where, job ? "job_id" : "public_key");
+	}
+	free(by);
+	return r;
+}
+
+/* Validate a batch body completely: the items in request order in *ret. */
+static int parse_batch(const struct daemon *d, const json_t *body, struct batch_item **ret,
+                       size_t *ret_n, struct http_error *err)
+{
+	const json_t *peers = json_object_get(body, "peers"), *v;
+	size_t n = json_array_size(peers), i;
+	struct batch_item *items = NULL;
+	char where[32];
+	int r = 0;
+
+	if (n == 0 || n > BATCH_MAX)
+		return bad_value(err,
+		                 n ? "more than 1024 peers (1..1024 per batch)"
+		                   : "empty (1..1024 peers per batch)",
+		                 NULL, "peers");
+	items = calloc(n, sizeof(*items));
+	if (!items)
+		return -ENOMEM;
+	json_array_foreach(peers, i, v)
+	{
+		snprintf(where, sizeof(where), "peers[%zu]", i);
+		r = http_schema_check(v, peer_fields, ARRAY_SIZE(peer_fields), where, err);
+		if (r == 0)
+			r = parse_peer(d, v, where, &items[i].req, err);
+		if (r == 0 && json_object_get(v, "job_id")) {
+			items[i].job = json_string_value(json_object_get(v, "job_id"));
+			if (!*items[i].job || strlen(items[i].job) > STATE_JOB_ID_MAX)
+				r = bad_value(err, "1..128 bytes", where, "job_id");
+		}
+		if (r < 0)
+			goto out;
+	}
+	r = batch_twice(items, n, false, err);
+	if (r == 0)
+		r = batch_twice(items, n, true, err);
+	if (r < 0)
+		goto out;
+	*ret = items;
+	*ret_n = n;
+	items = NULL;
+out:
+	batch_items_free(items, n);
+	return r;
+}
+
+/*
+ * Decide every item under the lock: a recorded job id is a replay, an existing peer an
+ * update (addresses as the single route checks them), a new one takes addresses. Requested
+ * addresses are taken before any allocation, so that no allocation takes an address a later
+ * item asks for. On a refusal *ret_bad is the item; the caller gives back what was taken.
+ */
+static int batch_decide(struct daemon *d, struct batch_item *items, size_t n, uint64_t now,
+                        size_t *ret_bad, struct http_error *err)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < n && r == 0; i++) {
+		struct batch_item *it = &items[i];
+		const struct state_peer *old;
+		const uint8_t *a;
+		size_t alen;
+
+		if (it->job && state_job_get(d->st, it->job, strlen(it->job), &a, &alen) == 0) {
+			it->kind = ITEM_REPLAY;
+			it->answer = json_loadb((const char *)a, alen, 0, NULL);
+			r = it->answer ? 0 : -ENOMEM;
+			continue;
+		}
+		old = state_peer_get(d->st, it->req.key);
+		if (!old) {
+			it->kind = ITEM_CREATE;
+			memcpy(it->np.public_key, it->req.key, WG_KEY_LEN);
+			it->np.created = it->np.updated = now;
+			continue;
+		}
+		if (it->req.has_addrs && !same_addrs(old, &it->req)) {
+			err->status = 409;
+			err->code = "addresses_differ";
+			snprintf(err->message, sizeof(err->message),
+			         "the peer exists with other addresses");
+			*ret_bad = i;
+			return -EEXIST;
+		}
+		it->kind = ITEM_UPDATE;
+		it->np = *old;
+		it->np.updated = now;
+	}
+	for (int pass = 0; pass < 2 && r == 0; pass++) {
+		for (size_t i = 0; i < n && r == 0; i++) {
+			struct batch_item *it = &items[i];
+
+			if (it->kind != ITEM_CREATE ||
+			    (pass == 0) != (it->req.has_addrs && it->req.n_addrs > 0))
+				continue;
+			r = take_addrs(d, &it->req, NULL, now, &it->np, err);
+			if (r < 0)
+				*ret_bad = i;
+		}
+	}
+	return r;
+}
+
+/*
+ * POST /v1/peers/batch: many POST /v1/peers as one change, all or nothing. Each item is
+ * answered as the single route would answer it (and its job id recorded with exactly that
+ * answer, so either route replays the other's); all peers and job answers are one journal
+ * frame, then the changed peers are one device set.
+ */
+static int h_post_peers_batch(const struct http_request *req, struct http_response *resp, void *ud)
+{
+	struct daemon *d = ud;
+	struct http_error err = {0};
+	struct batch_item *items = NULL;
+	struct state_peer *puts = NULL;
+	struct state_txn *txn = NULL;
+	json_t *body = NULL, *answers = NULL;
+	char *text = NULL;
+	uint64_t now = daemon_now();
+	size_t n = 0, n_puts = 0, bad = 0, created = 0, updated = 0, replayed = 0;
+	bool locked = false;
+	int r;
+
+	r = http_json_parse_object(req->body, req->body_len, batch_fields, ARRAY_SIZE(batch_fields),
+	                           &body, &err);
+	if (r == 0)
+		r = parse_batch(d, body, &items, &n, &err);
+	if (r < 0) {
+		r = err.code ? http_respond_error_from(resp, &err) : r;
+		goto out;
+	}
+	r = state_txn_new(&txn);
+	puts = calloc(n, sizeof(*puts));
+	answers = json_array();
+	if (r == 0 && (!puts || !answers))
+		r = -ENOMEM;
+	if (r < 0)
+		goto out;
+	pthread_mutex_lock(&d->lock);
+	locked = true;
+	r = batch_decide(d, items, n, now, &bad, &err);
+	if (r < 0) {
+		if (err.code)
+			r = http_respond_error(resp, err.status, err.code, "peers[%zu]: %s", bad,
+			                       err.message);
+		goto undo;
+	}
+	for (size_t i = 0; i < n && r == 0; i++) {
+		struct batch_item *it = &items[i];
+
+		if (it->kind != ITEM_REPLAY) {
+			apply_req(&it->np, &it->req);
+			it->answer = post_answer(d, &it->np, it->kind == ITEM_CREATE);
+			text = it->answer ? json_dumps(it->answer, JSON_COMPACT) : NULL;
+			r = text ? state_txn_peer_put(txn, &it->np, now + d->cfg->quarantine_sec)
+			         : -ENOMEM;
+			if (r == 0 && it->job)
+				r = state_txn_job_put(txn, it->job, strlen(it->job), text,
+				                      strlen(text), now);
+			free(text);
+			text = NULL;
+			puts[n_puts++] = it->np;
+		}
+		if (r == 0 && json_array_append(answers, it->answer) < 0)
+			r = -ENOMEM;
+		created += it->kind == ITEM_CREATE;
+		updated += it->kind == ITEM_UPDATE;
+		replayed += it->kind == ITEM_REPLAY;
+	}
+	if (r < 0)
+		goto undo;
+	r = state_commit(d->st, txn);
+	if (r < 0) {
+		commit_failed(d, r, "a batch of peers");
+		goto out;
+	}
+	if (n_puts > 0)
+		daemon_device_peers_put(d, puts, n_puts);
+	daemon_log(d, AGENTCONF_LOG_INFO,
+	           "batch of %zu peers: %zu created, %zu updated, %zu replayed", n, created,
+	           updated, replayed);
+	r = http_respond_json(resp, 200, json_pack("{s:O}", "peers", answers));
+	goto out;
+undo:
+	/* As pools_give_back for one peer: every address taken for this request, freed at once. */
+	for (size_t i = 0; i < n; i++)
+		if (items[i].kind == ITEM_CREATE)
+			pools_give_back(d, &items[i].np, now);
+out:
+	if (locked)
+		pthread_mutex_unlock(&d->lock);
+	for (size_t i = 0; puts && i < n; i++)
+		wg_key_wipe(puts[i].preshared_key, sizeof(puts[i].preshared_key));
+	free(puts);
+	batch_items_free(items, n);
+	json_decref(answers);
+	json_decref(body);
+	state_txn_free(txn);
+	return r;
+}
+
 static int key_param(const struct http_request *req, uint8_t key[static WG_KEY_LEN],
 		     struct http_response *resp)
 {
@@ -972,6 +1250,7 @@ int api_start(struct daemon *d, const char *token)
 		{HTTP_GET, "/v1/info", h_info, ROLE_CONTROLLER, 0, d},
 		{HTTP_GET, "/v1/peers", h_list_peers, ROLE_CONTROLLER, 0, d},
 		{HTTP_POST, "/v1/peers", h_post_peers, ROLE_CONTROLLER, 0, d},
+		{HTTP_POST, "/v1/peers/batch", h_post_peers_batch, ROLE_CONTROLLER, 0, d},
 		{HTTP_PUT, "/v1/peers", h_put_peers, ROLE_CONTROLLER, 0, d},
 		{HTTP_GET, "/v1/peers/{public_key}", h_get_peer, ROLE_CONTROLLER, 0, d},
 		{HTTP_DELETE, "/v1/peers/{public_key}", h_delete_peer, ROLE_CONTROLLER, 0, d},

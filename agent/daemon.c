@@ -431,21 +431,34 @@ static void device_failed(struct daemon *d, const char *what, const uint8_t key[
 		   what, b64, d->cfg->interface, wgctl_strerror(r));
 }
 
-void daemon_device_peer_put(struct daemon *d, const struct state_peer *p)
+void daemon_device_peers_put(struct daemon *d, const struct state_peer *peers, size_t n)
 {
 	struct wg_device *dev = NULL;
 	int r;
 
 	r = wg_device_new(d->cfg->interface, &dev);
-	if (r == 0)
-		r = reconcile_desired_peer(dev, p);
-	if (r == 0 && dev->n_peers == 1)
-		dev->peers[0].flags |= WG_PEER_REPLACE_ALLOWEDIPS;
-	if (r == 0)
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = reconcile_desired_peer(dev, &peers[i]);
+	/* Each as recorded, so allowed IPs replace the device's; disabled peers are absent. */
+	for (size_t i = 0; r == 0 && i < dev->n_peers; i++)
+		dev->peers[i].flags |= WG_PEER_REPLACE_ALLOWEDIPS;
+	/* One set for all: netlink chunks it as needed, UAPI sends one request. */
+	if (r == 0 && dev->n_peers > 0)
 		r = wgctl_set(d->wg, dev);
-	if (r < 0)
-		device_failed(d, "add", p->public_key, r);
+	if (r < 0 && n == 1) {
+		device_failed(d, "add", peers[0].public_key, r);
+	} else if (r < 0) {
+		d->dirty = true;
+		daemon_log(d, AGENTCONF_LOG_WARN,
+		           "cannot add %zu peers on %s: %s (recorded; reconcile retries)", n,
+		           d->cfg->interface, wgctl_strerror(r));
+	}
 	wg_device_free(dev);
+}
+
+void daemon_device_peer_put(struct daemon *d, const struct state_peer *p)
+{
+	daemon_device_peers_put(d, p, 1);
 }
 
 void daemon_device_peer_remove(struct daemon *d, const uint8_t public_key[static WG_KEY_LEN])

@@ -90,6 +90,12 @@ int daemon_pool_index(const struct daemon *d, const struct wg_allowedip *addr);
 
 /* Push one peer (or its removal) to the device; on failure mark dirty and log. Locked. */
 void daemon_device_peer_put(struct daemon *d, const struct state_peer *p);
+/*
+ * Push n recorded peers to the device in ONE set (netlink chunks it; UAPI is one request),
+ * each exactly as recorded (allowed IPs replaced); disabled ones are skipped. On failure
+ * mark dirty and log once. Locked.
+ */
+void daemon_device_peers_put(struct daemon *d, const struct state_peer *peers, size_t n);
 void daemon_device_peer_remove(struct daemon *d, const uint8_t public_key[static WG_KEY_LEN]);
 
 /* The HTTP routes (api.c): start the server on cfg->api_listen. Logs on failure. */

@@ -426,6 +426,38 @@ int agent_peers_parse(const char *body, size_t len, struct agent_peer **ret, siz
 	return r;
 }
 
+int agent_add_peers_parse(const char *body, size_t len, size_t n, struct agent_peer **ret,
+                          struct agent_error *err)
+{
+	struct agent_peer *peers = NULL;
+	json_t *j = load(body, len, err);
+	size_t got = 0;
+	int r;
+
+	if (!j)
+		return -EPROTO;
+	r = peers_from_json(json_object_get(j, "peers"), &peers, &got, err);
+	if (r < 0)
+		goto out;
+	/* Answers are matched to requests by position: the count must be the request's. */
+	if (got != n) {
+		r = proto(err, "%zu answers for %zu peers", got, n);
+		goto out;
+	}
+	/* Each a POST answer (its server key and "created"), not a listed peer. */
+	for (size_t i = 0; i < got; i++)
+		if (!peers[i].server_public_key) {
+			r = proto(err, "peers[%zu] is not an answer to an add", i);
+			goto out;
+		}
+	*ret = peers;
+	peers = NULL;
+out:
+	agent_peers_free(peers, got);
+	json_decref(j);
+	return r;
+}
+
 /* A pool's "free": an integer, or past 2^63 a float (saturated to UINT64_MAX). */
 static int pool_free(const json_t *pool, uint64_t *ret, struct agent_error *err)
 {
@@ -588,8 +620,11 @@ static bool job_id_valid(const char *s)
 	return n >= 1 && n <= JOB_ID_MAX && printable(s);
 }
 
-/* One peer object; keys are re-encoded from their decoded bytes (canonical base64). */
-static int jw_peer(struct jw *w, const struct agent_peer_req *p, bool put, size_t idx,
+/*
+ * One peer object; keys are re-encoded from their decoded bytes (canonical base64). job:
+ * the body has job ids (POST, batch; a PUT has none).
+ */
+static int jw_peer(struct jw *w, const struct agent_peer_req *p, bool job, size_t idx,
                    struct agent_error *err)
 {
 	uint8_t key[WG_KEY_LEN];
@@ -646,9 +681,10 @@ static int jw_peer(struct jw *w, const struct agent_peer_req *p, bool put, size_
 		}
 		jw_raw(w, "]", 1);
 	}
-	if (!put && p->job_id) {
+	if (job && p->job_id) {
 		if (!job_id_valid(p->job_id)) {
-			r = bad_arg(err, "job_id must be 1..%d printable ASCII bytes", JOB_ID_MAX);
+			r = bad_arg(err, "peer %zu: job_id must be 1..%d printable ASCII bytes",
+			            idx, JOB_ID_MAX);
 			goto out;
 		}
 		jw_str(w, ",\"job_id\":");
@@ -661,22 +697,29 @@ out:
 	return r;
 }
 
-static int jw_body(struct jw *w, bool put, uint64_t generation, const struct agent_peer_req *peers,
-                   size_t n, struct agent_error *err)
+enum body_kind { BODY_POST, BODY_PUT, BODY_BATCH };
+
+static int jw_body(struct jw *w, enum body_kind kind, uint64_t generation,
+                   const struct agent_peer_req *peers, size_t n, struct agent_error *err)
 {
 	char num[24];
 	int r = 0;
 
-	if (!put)
-		return jw_peer(w, &peers[0], false, 0, err);
-	snprintf(num, sizeof(num), "%llu", (unsigned long long)generation);
-	jw_str(w, "{\"generation\":");
-	jw_str(w, num);
-	jw_str(w, ",\"peers\":[");
+	if (kind == BODY_POST)
+		return jw_peer(w, &peers[0], true, 0, err);
+	if (kind == BODY_PUT) {
+		snprintf(num, sizeof(num), "%llu", (unsigned long long)generation);
+		jw_str(w, "{\"generation\":");
+		jw_str(w, num);
+		jw_raw(w, ",", 1);
+	} else {
+		jw_raw(w, "{", 1);
+	}
+	jw_str(w, "\"peers\":[");
 	for (size_t i = 0; i < n && r == 0; i++) {
 		if (i)
 			jw_raw(w, ",", 1);
-		r = jw_peer(w, &peers[i], true, i, err);
+		r = jw_peer(w, &peers[i], kind == BODY_BATCH, i, err);
 	}
 	jw_str(w, "]}");
 	return r;
@@ -691,21 +734,23 @@ char *agent_body_free(char *body, size_t len)
 	return NULL;
 }
 
-int agent_peers_body(bool put, uint64_t generation, const struct agent_peer_req *peers, size_t n,
-                     char **ret_body, size_t *ret_len, struct agent_error *err)
+static int body_build(enum body_kind kind, uint64_t generation, const struct agent_peer_req *peers,
+                      size_t n, char **ret_body, size_t *ret_len, struct agent_error *err)
 {
 	struct jw w = {0};
 	int r;
 
 	if (!peers && n)
 		return bad_arg(err, "n peers without peers");
-	if (!put && n != 1)
+	if (kind == BODY_POST && n != 1)
 		return bad_arg(err, "POST takes exactly one peer");
-	if (put && generation > INT64_MAX)
+	if (kind == BODY_BATCH && (n < 1 || n > AGENT_BATCH_MAX))
+		return bad_arg(err, "a batch takes 1..%d peers", AGENT_BATCH_MAX);
+	if (kind == BODY_PUT && generation > INT64_MAX)
 		return bad_arg(err, "generation past 2^63-1");
 	if (sodium_init() < 0)
 		return -EIO;
-	r = jw_body(&w, put, generation, peers, n, err);
+	r = jw_body(&w, kind, generation, peers, n, err);
 	if (r < 0)
 		return r;
 	w.cap = w.len;
@@ -713,7 +758,7 @@ int agent_peers_body(bool put, uint64_t generation, const struct agent_peer_req 
 	if (!w.buf)
 		return -ENOMEM;
 	w.len = 0;
-	r = jw_body(&w, put, generation, peers, n, err);
+	r = jw_body(&w, kind, generation, peers, n, err);
 	if (r < 0 || w.len != w.cap) {
 		agent_body_free(w.buf, w.cap + 1);
 		return r < 0 ? r : -EIO;
@@ -722,6 +767,18 @@ int agent_peers_body(bool put, uint64_t generation, const struct agent_peer_req 
 	*ret_body = w.buf;
 	*ret_len = w.len;
 	return 0;
+}
+
+int agent_peers_body(bool put, uint64_t generation, const struct agent_peer_req *peers, size_t n,
+                     char **ret_body, size_t *ret_len, struct agent_error *err)
+{
+	return body_build(put ? BODY_PUT : BODY_POST, generation, peers, n, ret_body, ret_len, err);
+}
+
+int agent_peers_batch_body(const struct agent_peer_req *peers, size_t n, char **ret_body,
+                           size_t *ret_len, struct agent_error *err)
+{
+	return body_build(BODY_BATCH, 0, peers, n, ret_body, ret_len, err);
 }
 
 /* ---- calls ---- */
@@ -844,6 +901,27 @@ int agent_add_peer(struct httpc *h, const struct agent_target *t, const struct a
 	r = call(h, t, "POST", "/v1/peers", true, body, len, &resp, err);
 	if (r == 0)
 		r = answer_failed(agent_peer_parse(resp.body, resp.len, ret, err), &resp, err);
+	agent_body_free(body, len);
+	httpc_response_done(&resp);
+	return r;
+}
+
+int agent_add_peers(struct httpc *h, const struct agent_target *t,
+                    const struct agent_peer_req *reqs, size_t n, struct agent_peer **ret_peers,
+                    struct agent_error *err)
+{
+	struct httpc_response resp = {0};
+	char *body = NULL;
+	size_t len = 0;
+	int r;
+
+	r = agent_peers_batch_body(reqs, n, &body, &len, err);
+	if (r < 0)
+		return r;
+	r = call(h, t, "POST", "/v1/peers/batch", true, body, len, &resp, err);
+	if (r == 0)
+		r = answer_failed(agent_add_peers_parse(resp.body, resp.len, n, ret_peers, err),
+		                  &resp, err);
 	agent_body_free(body, len);
 	httpc_response_done(&resp);
 	return r;

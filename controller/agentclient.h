@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Typed calls to a node agent's HTTP API (docs/api.md, "Node agent"; served by agent/api.c)
- * over an httpc handle: info, health, add/get/list/remove one peer, and the complete
- * desired set (PUT). The caller owns the handle (one per thread, see httpc.h) and passes
- * the agent's URL and token per call.
+ * over an httpc handle: info, health, add/get/list/remove one peer, add a batch of peers,
+ * and the complete desired set (PUT). The caller owns the handle (one per thread, see httpc.h) and
+ * passes the agent's URL and token per call.
  *
  * Errors: 0 or -errno, one mapping for every call:
  *   transport (httpc.h): -ECONNREFUSED, -ETIMEDOUT, -EHOSTUNREACH, -ENETUNREACH,
@@ -71,6 +71,9 @@ struct agent_peer_req {
 	const char *job_id; /* 1..128 printable ASCII; NULL: none. Ignored by agent_put_peers. */
 };
 
+/* The most peers one agent_add_peers call (POST /v1/peers/batch) takes. */
+#define AGENT_BATCH_MAX 1024
+
 struct agent_peer {
 	char *public_key;
 	char **addresses;
@@ -94,7 +97,7 @@ struct agent_put_result {
 
 struct agent_info *agent_info_free(struct agent_info *i);
 struct agent_peer *agent_peer_free(struct agent_peer *p);
-/* Frees an array of n peers (from agent_list_peers). */
+/* Frees an array of n peers (from agent_list_peers, agent_add_peers). */
 struct agent_peer *agent_peers_free(struct agent_peer *p, size_t n);
 struct agent_put_result *agent_put_result_free(struct agent_put_result *r);
 
@@ -109,6 +112,18 @@ int agent_healthz(struct httpc *h, const struct agent_target *t, struct agent_er
  */
 int agent_add_peer(struct httpc *h, const struct agent_target *t, const struct agent_peer_req *p,
                    struct agent_peer **ret, struct agent_error *err);
+/*
+ * POST /v1/peers/batch: n (1..AGENT_BATCH_MAX) peers as agent_add_peer would add each, in
+ * one change on the agent (one journal frame, one device update), all or nothing. Public
+ * keys and job ids must be distinct within the batch (else -EINVAL from the agent). On
+ * success *ret_peers is an array of n answers in request order, each what agent_add_peer
+ * would have answered (a repeated job_id: that job's first answer, from either call); free
+ * it with agent_peers_free(*ret_peers, n). One refused item refuses the batch with that
+ * item's error (same mapping), err->message starting "peers[i]: ".
+ */
+int agent_add_peers(struct httpc *h, const struct agent_target *t,
+                    const struct agent_peer_req *reqs, size_t n, struct agent_peer **ret_peers,
+                    struct agent_error *err);
 /* GET /v1/peers/{key}; -ENOENT if the agent has no such peer. */
 int agent_get_peer(struct httpc *h, const struct agent_target *t, const char *public_key,
                    struct agent_peer **ret, struct agent_error *err);
@@ -153,6 +168,9 @@ int agent_peers_parse(const char *body, size_t len, struct agent_peer **ret, siz
                       struct agent_error *err);
 int agent_put_result_parse(const char *body, size_t len, struct agent_put_result **ret,
                            struct agent_error *err);
+/* A POST /v1/peers/batch answer: {"peers": [exactly n POST answers]}. */
+int agent_add_peers_parse(const char *body, size_t len, size_t n, struct agent_peer **ret,
+                          struct agent_error *err);
 /*
  * The JSON body of POST /v1/peers (put == false) or PUT /v1/peers (put == true, generation
  * used). -EINVAL with *err filled for a bad key, preshared key, keepalive, address or job
@@ -160,4 +178,7 @@ int agent_put_result_parse(const char *body, size_t len, struct agent_put_result
  */
 int agent_peers_body(bool put, uint64_t generation, const struct agent_peer_req *peers, size_t n,
                      char **ret_body, size_t *ret_len, struct agent_error *err);
+/* The body of POST /v1/peers/batch: 1..AGENT_BATCH_MAX peers, job ids included. */
+int agent_peers_batch_body(const struct agent_peer_req *peers, size_t n, char **ret_body,
+                           size_t *ret_len, struct agent_error *err);
 char *agent_body_free(char *body, size_t len);

@@ -35,6 +35,7 @@
 #include "db_vpn.h"
 #include "http.h"
 #include "httpc.h"
+#include "provisioner.h"
 #include "qrpng.h"
 #include "vault.h"
 
@@ -1042,6 +1043,51 @@ static int vpn_wait(struct ctl_service *s, uint64_t id, int64_t tid, int wait_s,
 	return 0;
 }
 
+/*
+ * The answer to a creation the provisioner took (provisioner.h) in state st: the config as
+ * committed (201, or 202 while ?wait= runs out), or active with its config (201). A config
+ * whose job went back to the workers is waited for as vpn_wait() waits.
+ */
+static int vpn_batched_answer(struct ctl_service *s, const struct prov_req *pr, enum prov_state st,
+                              int64_t tid, int wait_s, int64_t deadline, uint64_t seen,
+                              json_t **ret, unsigned *ret_status)
+{
+	const struct db_vpn *v = st == PROV_ACTIVE ? pr->active : pr->vpn;
+	json_t *j = apijson_vpn(v, tid, pr->node_name, pr->job);
+	char *text = NULL;
+	size_t len = 0;
+	int r = 0;
+
+	if (!j)
+		return -ENOMEM;
+	*ret_status = 201;
+	if (st == PROV_ACTIVE) {
+		struct db_node n = {.public_key = (char *)pr->node_public_key,
+		                    .endpoint = (char *)pr->node_endpoint};
+
+		r = pr->node_public_key ? vpn_conf_text(s, v, &n, &text, &len) : -ENOMEM;
+		if (r == 0 && json_object_set_new(j, "config", json_stringn(text, len)) < 0)
+			r = -ENOMEM;
+		else if (r < 0)
+			svc_log(s, CTL_LOG_WARN, "?wait: VPN %" PRIu64 ": cannot make its config: %s",
+			        v->id, strerror(-r));
+		clientconf_text_free(text, len);
+		r = r == -ENOMEM ? r : 0;
+	} else if (wait_s >= 0) {
+		int64_t left = deadline - now_ms();
+
+		*ret_status = 202;
+		if (st == PROV_HANDED_OFF && left > 0)
+			r = vpn_wait(s, v->id, tid, (int)((left + 999) / 1000), seen, &j, ret_status);
+	}
+	if (r < 0) {
+		json_decref(j);
+		return r;
+	}
+	*ret = j;
+	return 0;
+}
+
 static int h_vpns_post(const struct http_request *req, struct http_response *resp, void *ud)
 {
 	static const char what[] = "POST /v1/users/{telegram_id}/vpns";
@@ -1078,6 +1124,28 @@ static int h_vpns_post(const struct http_request *req, struct http_response *res
 	pthread_mutex_lock(&s->lock);
 	seen = s->finished_seq;
 	pthread_mutex_unlock(&s->lock);
+	if (r == 0 && s->prov) {
+		int64_t deadline = now_ms() + (wait_s > 0 ? (int64_t)wait_s * 1000 : 0);
+		struct prov_req *pr = NULL;
+		enum prov_state st;
+
+		r = prov_submit(s, x.tid, &x.g, &pr);
+		if (r < 0)
+			goto out;
+		st = prov_wait(s, pr, wait_s > 0, deadline);
+		if (st != PROV_FALLBACK) {
+			r = vpn_batched_answer(s, pr, st, x.tid, wait_s, deadline, seen, &answer,
+			                       &status);
+			prov_put(s, pr);
+			if (r < 0)
+				goto out;
+			r = http_respond_json(resp, status, answer);
+			answer = NULL;
+			goto out;
+		}
+		/* Handed back: the ordinary way tells what is wrong, or does it alone. */
+		prov_put(s, pr);
+	}
 	c = acquire_checked(s, resp, &r, &x.err);
 	if (!c)
 		goto out;

@@ -24,9 +24,15 @@
 #include "http.h"
 #include "httpc.h"
 #include "migrate.h"
+#include "provisioner.h"
 #include "service.h"
 #include "vault.h"
 #include "wgkey.h"
+
+/* One thread per stage: while the second waits for agents, the first creates the next
+ * batch, and each stage takes everything queued for it meanwhile. */
+#define PROVISION_CREATORS 1
+#define PROVISION_CARRIERS 1
 
 static void run_usage(FILE *f)
 {
@@ -276,6 +282,13 @@ int cmd_run(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	/* Before the API, which hands it VPN creations. */
+	r = prov_start(&s, PROVISION_CREATORS, PROVISION_CARRIERS);
+	if (r < 0) {
+		fprintf(stderr, "wgfleet-controller: run: cannot start the provisioner: %s\n",
+		        strerror(-r));
+		goto out;
+	}
 	r = api_start(&s, tokens, n_tokens, err, sizeof(err));
 	/* The server keeps digests only: the tokens themselves can go. */
 	free_tokens(tokens, n_tokens);
@@ -318,6 +331,7 @@ stop:
 	atomic_store(&s.stopping, true);
 	/* The API first: no new request queues work while the workers finish. */
 	api_stop(&s);
+	prov_stop(&s);
 	pthread_mutex_lock(&s.lock);
 	pthread_cond_broadcast(&s.jobs_queued);
 	pthread_cond_broadcast(&s.jobs_finished);
@@ -326,6 +340,7 @@ stop:
 		pthread_join(threads[i], NULL);
 	free(threads);
 out:
+	prov_stop(&s);
 	free_tokens(tokens, n_tokens);
 	db_release(c);
 	db_close(s.db);

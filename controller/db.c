@@ -7,6 +7,7 @@
  * transaction was open and whether a statement may already have reached the server.
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -244,7 +245,8 @@ static int stmt_failed(struct db_conn *c, MYSQL_STMT *s, const char *what)
 	unsigned e = mysql_stmt_errno(s);
 
 	if (!e) /* the connector failed before talking to the server */
-		return conn_failed(c, -EIO, mysql_errno(c->mysql), NULL, "%s: %s", what, mysql_error(c->mysql));
+		return conn_failed(c, -EIO, mysql_errno(c->mysql), NULL, "%s: %s", what,
+		                   mysql_error(c->mysql));
 	return conn_failed(c, map_error(e), e, mysql_stmt_sqlstate(s), "%s: %s", what,
 	                   mysql_stmt_error(s));
 }
@@ -496,6 +498,223 @@ static int bind_params(struct db_conn *c, MYSQL_STMT *s, const char *name, const
 	return 0;
 }
 
+/*
+ * Array binding (db_exec_bulk): every parameter is a column of rows values, sent in one
+ * COM_STMT_BULK_EXECUTE. Connector/C reads a column of a fixed-size type (LONGLONG) as an
+ * array of values, but one of a variable-size type as an array of pointers, one per row:
+ * bytes, and also DATETIME (its pack_len is MYSQL_PS_SKIP_RESULT_W_LEN, not the size of a
+ * MYSQL_TIME), so times are kept in one array and pointed at from another.
+ */
+struct bulk_col {
+	void *values;       /* int64_t/uint64_t[rows], or MYSQL_TIME[rows] */
+	const void **ptrs;  /* bytes and times: what MYSQL_BIND.buffer points at */
+	unsigned long *len; /* bytes: the length of each row's value */
+	char *ind;          /* STMT_INDICATOR_NONE/_NULL per row; NULL if no row is NULL */
+};
+
+struct bulk {
+	MYSQL_BIND bind[DB_MAX_PARAMS];
+	struct bulk_col col[DB_MAX_PARAMS];
+	size_t n, rows;
+};
+
+static void bulk_free(struct bulk *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		free(b->col[i].values);
+		free(b->col[i].ptrs);
+		free(b->col[i].len);
+		free(b->col[i].ind);
+	}
+	b->n = 0;
+}
+
+static enum enum_field_types bulk_field_type(enum db_type t)
+{
+	switch (t) {
+	case DB_TYPE_INT:
+	case DB_TYPE_UINT:
+		return MYSQL_TYPE_LONGLONG;
+	case DB_TYPE_TEXT:
+		return MYSQL_TYPE_STRING;
+	case DB_TYPE_BLOB:
+		return MYSQL_TYPE_BLOB;
+	case DB_TYPE_TIME:
+		return MYSQL_TYPE_DATETIME;
+	default:
+		return MYSQL_TYPE_NULL;
+	}
+}
+
+/*
+ * The type of column i of rows sets of n params (row-major in p): the one type of its
+ * values that are not NULL, DB_TYPE_NULL if all are; *ret_nulls: some are NULL.
+ */
+static int bulk_column_type(struct db_conn *c, const char *name, const struct db_param *p, size_t n,
+                            size_t rows, size_t i, enum db_type *ret_type, bool *ret_nulls)
+{
+	enum db_type type = DB_TYPE_NULL;
+	bool nulls = false;
+	size_t first = 0;
+
+	for (size_t j = 0; j < rows; j++) {
+		enum db_type t = p[j * n + i].type;
+
+		if (t == DB_TYPE_NULL) {
+			nulls = true;
+		} else if (bulk_field_type(t) == MYSQL_TYPE_NULL) {
+			return conn_misuse(c, "%s: parameter %zu, row %zu: bad type", name, i + 1,
+			                   j + 1);
+		} else if (type == DB_TYPE_NULL) {
+			type = t;
+			first = j;
+		} else if (t != type) {
+			/* The wire has one type per column, for all rows. */
+			return conn_misuse(c, "%s: parameter %zu: rows %zu and %zu differ in type",
+			                   name, i + 1, first + 1, j + 1);
+		}
+	}
+	*ret_type = type;
+	*ret_nulls = nulls;
+	return 0;
+}
+
+/* Column i of b, of that type, from rows sets of n params (row-major in p). */
+static int bulk_column_fill(struct db_conn *c, const char *name, const struct db_param *p, size_t n,
+                            size_t rows, size_t i, enum db_type type, bool nulls, struct bulk *b)
+{
+	MYSQL_BIND *x = &b->bind[i];
+	struct bulk_col *col = &b->col[i];
+	MYSQL_TIME *t;
+	uint64_t *v;
+
+	x->buffer_type = bulk_field_type(type);
+	if (type == DB_TYPE_NULL)
+		return 0; /* NULL in every row: the type alone says so, no arrays */
+	if (nulls) {
+		col->ind = calloc(rows, sizeof(col->ind[0]));
+		if (!col->ind)
+			return conn_failed(c, -ENOMEM, 0, NULL, "%s: out of memory", name);
+		for (size_t j = 0; j < rows; j++)
+			col->ind[j] = p[j * n + i].type == DB_TYPE_NULL ? STMT_INDICATOR_NULL
+			                                                : STMT_INDICATOR_NONE;
+		x->u.indicator = col->ind;
+	}
+	/* The rows that are NULL keep zeros: the connector skips them. */
+	switch (type) {
+	case DB_TYPE_INT:
+	case DB_TYPE_UINT:
+		col->values = v = calloc(rows, sizeof(*v));
+		if (!v)
+			break;
+		for (size_t j = 0; j < rows; j++)
+			if (p[j * n + i].type != DB_TYPE_NULL)
+				v[j] = p[j * n + i].u; /* .i and .u share their 64 bits */
+		x->buffer = v;
+		x->is_unsigned = type == DB_TYPE_UINT;
+		return 0;
+	case DB_TYPE_TEXT:
+	case DB_TYPE_BLOB:
+		col->ptrs = calloc(rows, sizeof(col->ptrs[0]));
+		col->len = calloc(rows, sizeof(col->len[0]));
+		if (!col->ptrs || !col->len)
+			break;
+		for (size_t j = 0; j < rows; j++) {
+			const struct db_param *y = &p[j * n + i];
+
+			if (y->type == DB_TYPE_NULL)
+				continue;
+			/* With an explicit length: a NUL is data, not the end. */
+			col->ptrs[j] = y->bytes.p ? y->bytes.p : "";
+			col->len[j] = y->bytes.len;
+		}
+		x->buffer = col->ptrs;
+		x->length = col->len;
+		return 0;
+	case DB_TYPE_TIME:
+		col->values = t = calloc(rows, sizeof(*t));
+		col->ptrs = calloc(rows, sizeof(col->ptrs[0]));
+		if (!t || !col->ptrs)
+			break;
+		for (size_t j = 0; j < rows; j++) {
+			if (p[j * n + i].type == DB_TYPE_NULL)
+				continue;
+			if (time_from_us(p[j * n + i].time_us, &t[j]) < 0)
+				return conn_misuse(c,
+				                   "%s: parameter %zu, row %zu: time out of range",
+				                   name, i + 1, j + 1);
+			col->ptrs[j] = &t[j];
+		}
+		x->buffer = col->ptrs;
+		return 0;
+	default:
+		return conn_misuse(c, "%s: parameter %zu: bad type", name, i + 1);
+	}
+	return conn_failed(c, -ENOMEM, 0, NULL, "%s: out of memory", name);
+}
+
+/*
+ * Fills b (which the caller frees with bulk_free, whatever this returns) with the columns
+ * of rows sets of n params each, row-major in p. Nothing is sent: every error but -ENOMEM
+ * is the caller's mistake.
+ */
+static int bulk_build(struct db_conn *c, const char *name, const struct db_param *p, size_t n,
+                      size_t rows, struct bulk *b)
+{
+	memset(b->bind, 0, n * sizeof(b->bind[0]));
+	memset(b->col, 0, n * sizeof(b->col[0]));
+	b->n = n;
+	b->rows = rows;
+	for (size_t i = 0; i < n; i++) {
+		enum db_type type = DB_TYPE_NULL;
+		bool nulls = false;
+		int r;
+
+		r = bulk_column_type(c, name, p, n, rows, i, &type, &nulls);
+		if (r == 0)
+			r = bulk_column_fill(c, name, p, n, rows, i, type, nulls, b);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/*
+ * A bulk that failed. MariaDB 10.11 refuses array binding for some statements, INSERT ...
+ * SELECT among them (ER_UNSUPPORTED_PS, before it runs any row), and a server without
+ * bulk support is refused by the connector before anything is sent: neither ran anything,
+ * so, like a misuse, they leave the transaction open, for a caller who then runs the rows
+ * one by one. Everything else is any statement's error.
+ */
+static int bulk_failed(struct db_conn *c, MYSQL_STMT *s, const char *name)
+{
+	unsigned e = mysql_stmt_errno(s);
+
+	if (e != ER_UNSUPPORTED_PS && e != CR_FUNCTION_NOT_SUPPORTED)
+		return stmt_failed(c, s, name);
+	error_set(&c->err, -EOPNOTSUPP, e, mysql_stmt_sqlstate(s), "%s: array binding: %s", name,
+	          mysql_stmt_error(s));
+	return -EOPNOTSUPP;
+}
+
+/* Binds b's columns to s and sets its array size; stmt_execute sets it back. */
+static int bind_bulk(struct db_conn *c, MYSQL_STMT *s, const char *name, struct bulk *b)
+{
+	unsigned rows = (unsigned)b->rows;
+
+	if (mysql_stmt_param_count(s) != b->n)
+		return conn_misuse(c, "%s: takes %lu parameters, %zu given", name,
+		                   mysql_stmt_param_count(s), b->n);
+	if (mysql_stmt_bind_param(s, b->bind))
+		return stmt_failed(c, s, name);
+	/* Its only error is CR_NOT_IMPLEMENTED, which is_connection_error would take for a
+	 * lost connection: report it as ours. */
+	if (mysql_stmt_attr_set(s, STMT_ATTR_ARRAY_SIZE, &rows))
+		return conn_failed(c, -EIO, 0, NULL, "%s: the connector refused array binding",
+		                   name);
+	return 0;
+}
+
 enum col_kind {
 	COL_INT,
 	COL_TIME,
@@ -690,25 +909,36 @@ out:
 }
 
 /*
- * Binds and executes s; *ret_sent tells whether the request may have reached the server
- * (false only when the connector failed to send it: CR_SERVER_GONE_ERROR).
+ * Binds and executes s, with params (n of them), or with bulk's columns if bulk is not
+ * NULL; *ret_sent tells whether the request may have reached the server (false only when
+ * the connector failed to send it: CR_SERVER_GONE_ERROR).
  */
 static int stmt_execute(struct db_conn *c, MYSQL_STMT *s, const char *name,
-                        const struct db_param *params, size_t n, bool *ret_sent)
+                        const struct db_param *params, size_t n, struct bulk *bulk, bool *ret_sent)
 {
+	static const unsigned no_array = 0;
 	struct params b;
 	int r;
 
 	*ret_sent = false;
-	r = bind_params(c, s, name, params, n, &b);
+	r = bulk ? bind_bulk(c, s, name, bulk) : bind_params(c, s, name, params, n, &b);
 	if (r < 0)
-		return r;
+		goto out;
 	if (mysql_stmt_execute(s)) {
 		*ret_sent = mysql_stmt_errno(s) != CR_SERVER_GONE_ERROR;
-		return stmt_failed(c, s, name);
+		r = bulk ? bulk_failed(c, s, name) : stmt_failed(c, s, name);
+		goto out;
 	}
 	*ret_sent = true;
-	return 0;
+	r = 0;
+out:
+	/*
+	 * The statement stays cached: the next db_exec on it must go out as a plain
+	 * COM_STMT_EXECUTE, not as a bulk of the rows' worth of the arrays we free now.
+	 */
+	if (bulk)
+		mysql_stmt_attr_set(s, STMT_ATTR_ARRAY_SIZE, &no_array);
+	return r;
 }
 
 /* A statement to run: one of the table, or an ad-hoc one (prepared, run, closed). */
@@ -736,9 +966,10 @@ static int stmt_prepare_adhoc(struct db_conn *c, const struct stmt_ref *ref, MYS
 	return 0;
 }
 
+/* params and n, or bulk if not NULL, as for stmt_execute. */
 static int run(struct db_conn *c, const struct stmt_ref *ref, const struct db_param *params,
-               size_t n, db_row_fn fn, void *userdata, uint64_t *ret_rows, uint64_t *ret_affected,
-               uint64_t *ret_insert_id)
+               size_t n, struct bulk *bulk, db_row_fn fn, void *userdata, uint64_t *ret_rows,
+               uint64_t *ret_affected, uint64_t *ret_insert_id)
 {
 	MYSQL_STMT *s = NULL;
 	bool sent = false;
@@ -754,7 +985,7 @@ static int run(struct db_conn *c, const struct stmt_ref *ref, const struct db_pa
 		else
 			r = stmt_prepare_adhoc(c, ref, &s);
 		if (r == 0)
-			r = stmt_execute(c, s, ref->name, params, n, &sent);
+			r = stmt_execute(c, s, ref->name, params, n, bulk, &sent);
 		/*
 		 * Send once more on a fresh connection only what cannot be applied twice: a
 		 * statement that never left (or a prepare), or a read. Inside a transaction
@@ -801,7 +1032,7 @@ int db_exec(struct db_conn *c, enum db_stmt_id id, const struct db_param *params
 	r = table_ref(id, &ref);
 	if (r < 0)
 		return conn_misuse(c, "no statement %d", (int)id);
-	r = run(c, &ref, params, n_params, NULL, NULL, NULL, &affected, &insert_id);
+	r = run(c, &ref, params, n_params, NULL, NULL, NULL, NULL, &affected, &insert_id);
 	if (r < 0)
 		return r;
 	if (ret_affected)
@@ -809,6 +1040,46 @@ int db_exec(struct db_conn *c, enum db_stmt_id id, const struct db_param *params
 	if (ret_insert_id)
 		*ret_insert_id = insert_id;
 	return 0;
+}
+
+int db_exec_bulk(struct db_conn *c, enum db_stmt_id id, const struct db_param *params,
+                 size_t n_params, size_t n_rows, uint64_t *ret_affected)
+{
+	struct bulk b = {.n = 0};
+	struct stmt_ref ref;
+	uint64_t affected;
+	int r;
+
+	r = table_ref(id, &ref);
+	if (r < 0)
+		return conn_misuse(c, "no statement %d", (int)id);
+	if (n_rows == 0) {
+		/* Nothing to send, but a broken transaction still answers as db_exec would. */
+		if (c->tx == TX_BROKEN) {
+			c->err = c->tx_err;
+			return c->err.code;
+		}
+		error_clear(&c->err);
+		if (ret_affected)
+			*ret_affected = 0;
+		return 0;
+	}
+	/* The protocol has no bulk without parameters (CR_BULK_WITHOUT_PARAMETERS), and the
+	 * connector counts rows in an unsigned int. */
+	if (n_params == 0 || n_params > DB_MAX_PARAMS || n_rows > UINT_MAX)
+		return conn_misuse(c, "%s: %zu parameters in %zu rows: not for array binding",
+		                   ref.name, n_params, n_rows);
+	r = bulk_build(c, ref.name, params, n_params, n_rows, &b);
+	if (r < 0)
+		goto out;
+	r = run(c, &ref, NULL, 0, &b, NULL, NULL, NULL, &affected, NULL);
+	if (r < 0)
+		goto out;
+	if (ret_affected)
+		*ret_affected = affected;
+out:
+	bulk_free(&b);
+	return r;
 }
 
 int db_query(struct db_conn *c, enum db_stmt_id id, const struct db_param *params, size_t n_params,
@@ -821,7 +1092,7 @@ int db_query(struct db_conn *c, enum db_stmt_id id, const struct db_param *param
 	r = table_ref(id, &ref);
 	if (r < 0)
 		return conn_misuse(c, "no statement %d", (int)id);
-	r = run(c, &ref, params, n_params, fn, userdata, &rows, NULL, NULL);
+	r = run(c, &ref, params, n_params, NULL, fn, userdata, &rows, NULL, NULL);
 	if (r < 0)
 		return r;
 	if (ret_rows)
@@ -836,7 +1107,7 @@ int db_exec_sql(struct db_conn *c, const char *sql, size_t len, const struct db_
 	uint64_t affected, insert_id;
 	int r;
 
-	r = run(c, &ref, params, n_params, NULL, NULL, NULL, &affected, &insert_id);
+	r = run(c, &ref, params, n_params, NULL, NULL, NULL, NULL, &affected, &insert_id);
 	if (r < 0)
 		return r;
 	if (ret_affected)
@@ -853,7 +1124,7 @@ int db_query_sql(struct db_conn *c, const char *sql, size_t len, const struct db
 	uint64_t rows = 0;
 	int r;
 
-	r = run(c, &ref, params, n_params, fn, userdata, &rows, NULL, NULL);
+	r = run(c, &ref, params, n_params, NULL, fn, userdata, &rows, NULL, NULL);
 	if (r < 0)
 		return r;
 	if (ret_rows)
@@ -1017,7 +1288,7 @@ int db_tx_rollback(struct db_conn *c)
 	}
 	r = stmt_get(c, DB_STMT_TX_ROLLBACK, &s);
 	if (r == 0)
-		r = stmt_execute(c, s, db_stmts[DB_STMT_TX_ROLLBACK].name, NULL, 0, &sent);
+		r = stmt_execute(c, s, db_stmts[DB_STMT_TX_ROLLBACK].name, NULL, 0, NULL, &sent);
 	return r;
 }
 

@@ -16,6 +16,7 @@
  *   -EACCES    access denied
  *   -ETIMEDOUT no pooled connection became free in time
  *   -EDEADLK   this thread already holds a connection of this pool
+ *   -EOPNOTSUPP (db_exec_bulk) the server cannot run this statement as a bulk
  *   -EIO       anything else the server or the connector reported
  * The server's own message (never the password) is kept for the log: db_conn_error().
  *
@@ -136,6 +137,26 @@ struct db_param {
  */
 int db_exec(struct db_conn *c, enum db_stmt_id id, const struct db_param *params, size_t n_params,
             uint64_t *ret_affected, uint64_t *ret_insert_id);
+
+/*
+ * Runs statement id once for each of n_rows parameter sets, in one round trip (MariaDB
+ * array binding: STMT_ATTR_ARRAY_SIZE, column-wise). params is row-major, n_rows rows of
+ * n_params (1..64). Column k must have the same type in every row, or be NULL in some rows
+ * (STMT_INDICATOR_NULL); otherwise -EINVAL and nothing is sent. n_rows == 0: nothing sent,
+ * affected 0. Errors, reconnecting and resending as db_exec, and:
+ *   - an error in any row fails the statement as a whole: the server undoes every row of
+ *     it (also inside a transaction, which is then broken as after any error);
+ *   - -EOPNOTSUPP: the server runs no statement of this kind as a bulk (INSERT ... SELECT
+ *     on MariaDB 10.11, whatever n_rows); nothing ran and a transaction goes on, so the
+ *     caller can run the rows one by one with db_exec.
+ * ret_affected (may be NULL): the sum over the rows of what db_exec would report (an
+ * UPDATE's matched rows; a row that matches nothing adds 0), except that for an UPDATE
+ * of a table with triggers MariaDB 10.11 adds every row the triggers wrote: there it is
+ * only an upper bound (0 still means that no row matched). No insert id. The request
+ * carries every row: keep it well under the server's max_allowed_packet.
+ */
+int db_exec_bulk(struct db_conn *c, enum db_stmt_id id, const struct db_param *params,
+                 size_t n_params, size_t n_rows, uint64_t *ret_affected);
 
 /*
  * Runs a query and calls fn for every row, in order; fn returns 0 to go on, 1 to stop

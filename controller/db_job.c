@@ -6,7 +6,9 @@
  * lease cannot overwrite the outcome of the worker that took the job over.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,8 +25,10 @@
 /* bit 63 of LAST_INSERT_ID(): the idempotency key was known (DB_STMT_JOB_ENQUEUE) */
 #define JOB_EXISTED_BIT (1ULL << 63)
 
-static void job_clear(struct db_job *j)
+void db_job_clear(struct db_job *j)
 {
+	if (!j)
+		return;
 	free(j->payload);
 	free(j->last_error);
 	free(j->idempotency_key);
@@ -35,7 +39,7 @@ static void job_clear(struct db_job *j)
 struct db_job *db_job_free(struct db_job *j)
 {
 	if (j)
-		job_clear(j);
+		db_job_clear(j);
 	free(j);
 	return NULL;
 }
@@ -43,7 +47,7 @@ struct db_job *db_job_free(struct db_job *j)
 struct db_job *db_jobs_free(struct db_job *v, size_t n)
 {
 	for (size_t i = 0; v && i < n; i++)
-		job_clear(&v[i]);
+		db_job_clear(&v[i]);
 	free(v);
 	return NULL;
 }
@@ -442,6 +446,130 @@ int db_job_done(struct db_conn *c, uint64_t id, const char *owner, const char *r
 		return -EINVAL;
 	struct db_param p[] = {db_record_opt_text(result), DB_UINT(id), DB_TEXT(owner)};
 	return finish_own(c, DB_STMT_JOB_DONE, p, ARRAY_SIZE(p), id);
+}
+
+int db_job_insert_running_in_tx(struct db_conn *c, const uint64_t *vpn_ids,
+                                const uint64_t *node_ids, size_t n, const char *owner,
+                                unsigned lease_ms, struct db_job **ret_jobs)
+{
+	enum { NP = 5 };
+	struct db_param p[NP * DB_BATCH_MAX], q[DB_BATCH_MAX];
+	char keys[DB_BATCH_MAX][40];
+	struct job_list l = {0};
+	struct db_job *out = NULL;
+	int r;
+
+	if (n == 0 || n > DB_BATCH_MAX || !text_fits(owner, JOB_OWNER_MAX) || lease_ms == 0)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "provision-%" PRIu64, vpn_ids[i]);
+		p[i * NP + 0] = DB_UINT(node_ids[i]);
+		p[i * NP + 1] = DB_UINT(vpn_ids[i]);
+		p[i * NP + 2] = DB_TEXT(keys[i]);
+		p[i * NP + 3] = DB_TEXT(owner);
+		p[i * NP + 4] = DB_UINT((uint64_t)lease_ms * 1000);
+	}
+	r = db_exec_bulk(c, DB_STMT_BATCH_JOB_INSERT, p, NP, n, NULL);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < DB_BATCH_MAX; i++)
+		q[i] = i < n ? DB_UINT(vpn_ids[i]) : DB_NULL;
+	r = read_into(c, DB_STMT_BATCH_JOBS_BY_VPN, q, ARRAY_SIZE(q), &l);
+	if (r < 0)
+		goto out;
+	out = calloc(n, sizeof(*out));
+	if (!out) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		size_t k;
+
+		for (k = 0; k < l.n; k++)
+			if (l.v[k].id && l.v[k].vpn_config_id == vpn_ids[i])
+				break;
+		if (k == l.n) {
+			r = -ESTALE;
+			goto out;
+		}
+		out[i] = l.v[k];
+		memset(&l.v[k], 0, sizeof(l.v[k]));
+	}
+	*ret_jobs = out;
+	out = NULL;
+out:
+	db_jobs_free(out, n);
+	db_jobs_free(l.v, l.n);
+	return r;
+}
+
+static int id_count_row(const struct db_row *row, void *userdata)
+{
+	(void)row;
+	++*(size_t *)userdata;
+	return 0;
+}
+
+int db_job_own_many_in_tx(struct db_conn *c, const uint64_t *ids, size_t n, const char *owner)
+{
+	struct db_param p[DB_BATCH_MAX + 1];
+	size_t found = 0;
+	int r;
+
+	if (n == 0 || n > DB_BATCH_MAX || !text_fits(owner, JOB_OWNER_MAX))
+		return -EINVAL;
+	for (size_t i = 0; i < DB_BATCH_MAX; i++)
+		p[i] = i < n ? DB_UINT(ids[i]) : DB_NULL;
+	p[DB_BATCH_MAX] = DB_TEXT(owner);
+	r = db_query(c, DB_STMT_BATCH_JOBS_OWNED, p, ARRAY_SIZE(p), id_count_row, &found, NULL);
+	if (r < 0)
+		return r;
+	return found == n ? 0 : -ESTALE;
+}
+
+int db_job_done_many_in_tx(struct db_conn *c, const uint64_t *ids, size_t n, const char *owner)
+{
+	struct db_param p[3 * DB_BATCH_MAX];
+
+	if (n == 0 || n > DB_BATCH_MAX || !text_fits(owner, JOB_OWNER_MAX))
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		p[3 * i] = DB_NULL;
+		p[3 * i + 1] = DB_UINT(ids[i]);
+		p[3 * i + 2] = DB_TEXT(owner);
+	}
+	return db_exec_bulk(c, DB_STMT_JOB_DONE, p, 3, n, NULL);
+}
+
+struct release_many {
+	const struct db_param *p;
+	size_t n;
+};
+
+static int release_many_tx(struct db_conn *c, void *userdata)
+{
+	struct release_many *x = userdata;
+
+	return db_exec_bulk(c, DB_STMT_JOB_RETRY, x->p, 4, x->n, NULL);
+}
+
+int db_job_release_many(struct db_conn *c, const uint64_t *ids, size_t n, const char *owner,
+                        uint64_t delay_ms, const char *error)
+{
+	struct db_param p[4 * DB_BATCH_MAX];
+	struct release_many x = {p, n};
+
+	if (n > DB_BATCH_MAX || !text_fits(owner, JOB_OWNER_MAX) || !delay_valid(delay_ms))
+		return -EINVAL;
+	if (n == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		p[4 * i] = DB_UINT(delay_ms * 1000);
+		p[4 * i + 1] = db_record_opt_text(error);
+		p[4 * i + 2] = DB_UINT(ids[i]);
+		p[4 * i + 3] = DB_TEXT(owner);
+	}
+	return db_tx_run(c, release_many_tx, &x);
 }
 
 int db_job_defer(struct db_conn *c, uint64_t id, const char *owner, uint64_t delay_ms)

@@ -62,6 +62,8 @@ struct db_job {
 };
 
 /* NULL is fine; returns NULL. */
+/* Frees what v holds, not v itself (one held by value); NULL is fine. */
+void db_job_clear(struct db_job *v);
 struct db_job *db_job_free(struct db_job *j);
 /* Frees an array of n jobs; NULL is fine; returns NULL. */
 struct db_job *db_jobs_free(struct db_job *v, size_t n);
@@ -97,6 +99,30 @@ int db_job_claim(struct db_conn *c, const char *owner, unsigned lease_ms, unsign
  * a VPN.
  */
 int db_job_blocked(struct db_conn *c, const struct db_job *j, bool *ret);
+
+/*
+ * Batched provisioning (the provisioner), inside the caller's transaction: a provision job
+ * for each of the n configs (DB_BATCH_MAX at most; key "provision-<vpn id>"), running
+ * under owner with a lease of lease_ms from the start (the creator runs it itself; if it
+ * dies, the lease runs out and any worker takes it). *ret_jobs: the n jobs as stored, in
+ * the order of vpn_ids. -EEXIST: a job with such a key exists.
+ */
+int db_job_insert_running_in_tx(struct db_conn *c, const uint64_t *vpn_ids,
+                                const uint64_t *node_ids, size_t n, const char *owner,
+                                unsigned lease_ms, struct db_job **ret_jobs);
+
+/* Inside the caller's transaction: locks the n jobs (DB_BATCH_MAX at most) until it ends;
+ * -ESTALE unless every one is running under owner. */
+int db_job_own_many_in_tx(struct db_conn *c, const uint64_t *ids, size_t n, const char *owner);
+
+/* Batched db_job_done (no result) inside the caller's transaction, for jobs the caller
+ * holds with db_job_own_many_in_tx (a bulk UPDATE's affected-row count cannot tell). */
+int db_job_done_many_in_tx(struct db_conn *c, const uint64_t *ids, size_t n, const char *owner);
+
+/* Batched running(owner) -> pending, due after delay_ms, with error as last_error, in a
+ * transaction of its own; jobs no longer ours are left alone. */
+int db_job_release_many(struct db_conn *c, const uint64_t *ids, size_t n, const char *owner,
+                        uint64_t delay_ms, const char *error);
 
 /* running(owner) -> done, with result (JSON; NULL: none). -ESTALE as above. */
 int db_job_done(struct db_conn *c, uint64_t id, const char *owner, const char *result);

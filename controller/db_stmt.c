@@ -58,6 +58,12 @@
 	"WHERE e.vpn_config_id = j.vpn_config_id AND e.id < j.id "                                 \
 	"AND e.state IN ('pending', 'running') AND e.kind <> 'notify'))"
 
+/* DB_BATCH_MAX placeholders */
+#define Q8 "?, ?, ?, ?, ?, ?, ?, ?"
+#define Q32 Q8 ", " Q8 ", " Q8 ", " Q8
+#define P8 "(?, ?), (?, ?), (?, ?), (?, ?), (?, ?), (?, ?), (?, ?), (?, ?)"
+#define P32 P8 ", " P8 ", " P8 ", " P8
+
 /* The columns of an IP assignment, in the order db_ip.c reads them. */
 #define IP_COLUMNS                                                                                 \
 	"id, node_id, address, kind, vpn_type, vpn_config_id, user_id, assigned_at, released_at"
@@ -759,6 +765,91 @@ const struct db_stmt_def db_stmts[DB_STMT__COUNT] = {
     [DB_STMT_AUDIT_STATUS_REBUILD] = {"audit_status_rebuild",
                                       "INSERT INTO audit_log (actor_user_id, action, payload) "
                                       "VALUES (?, 'status.rebuild', '{}')",
+                                      0},
+
+    /* (telegram_id x DB_BATCH_MAX) -> id, telegram_id, status of the users that exist */
+    [DB_STMT_BATCH_USERS] = {"batch_users",
+                             "SELECT id, telegram_id, status FROM users WHERE telegram_id IN ("
+                             Q32 ")",
+                             DB_STMT_RETRY_SAFE},
+    /* ((node_id, peer_public_key) x DB_BATCH_MAX) -> VPN_COLUMNS (unique key
+     * vpn_configs_node_peer) */
+    [DB_STMT_BATCH_VPNS_BY_KEY] = {"batch_vpns_by_key",
+                                   "SELECT " VPN_COLUMNS " FROM vpn_configs "
+                                   "WHERE (node_id, peer_public_key) IN (" P32 ")",
+                                   DB_STMT_RETRY_SAFE},
+    /* (id x DB_BATCH_MAX) -> VPN_COLUMNS */
+    [DB_STMT_BATCH_VPNS_BY_ID] = {"batch_vpns_by_id",
+                                  "SELECT " VPN_COLUMNS " FROM vpn_configs WHERE id IN (" Q32
+                                  ")",
+                                  DB_STMT_RETRY_SAFE},
+    /*
+     * (node_id, vpn_config_id, idempotency_key, owner, lease microseconds): a provision job
+     * claimed by its creator from the start, as DB_STMT_JOB_CLAIM_TAKE would leave it; a
+     * known key is a duplicate key.
+     */
+    [DB_STMT_BATCH_JOB_INSERT] = {"batch_job_insert",
+                                  "INSERT INTO jobs (kind, node_id, vpn_config_id, payload, "
+                                  "idempotency_key, state, attempts, claimed_by, "
+                                  "lease_expires_at) VALUES ('provision', ?, ?, '{}', ?, "
+                                  "'running', 1, ?, NOW(6) + INTERVAL ? MICROSECOND)",
+                                  0},
+    /* (vpn_config_id x DB_BATCH_MAX) -> JOB_COLUMNS of their provision jobs */
+    [DB_STMT_BATCH_JOBS_BY_VPN] = {"batch_jobs_by_vpn",
+                                   "SELECT " JOB_COLUMNS " FROM jobs WHERE vpn_config_id IN ("
+                                   Q32 ") AND kind = 'provision'",
+                                   DB_STMT_RETRY_SAFE},
+    /*
+     * (user id x DB_BATCH_MAX) -> the ids of those that are active, share-locked until the
+     * transaction ends: a ban (DB_STMT_USER_SET_STATUS) waits for the batch's commit and
+     * then revokes what it created, as DB_STMT_VPN_CREATE's guard ensures one at a time.
+     */
+    [DB_STMT_BATCH_USERS_LOCK] = {"batch_users_lock",
+                                  "SELECT id FROM users FORCE INDEX (PRIMARY) WHERE id IN ("
+                                  Q32 ") AND status = 'active' LOCK IN SHARE MODE",
+                                  DB_STMT_RETRY_SAFE},
+    /* (id x DB_BATCH_MAX, owner) -> the ids of those running under owner, locked. By the
+     * primary key: through jobs_state_id the scan would gap-lock the range where new
+     * running jobs go, and a batch creating them would deadlock with this one. */
+    [DB_STMT_BATCH_JOBS_OWNED] = {"batch_jobs_owned",
+                                  "SELECT id FROM jobs FORCE INDEX (PRIMARY) WHERE id IN (" Q32
+                                  ") AND state = 'running' AND claimed_by = ? FOR UPDATE",
+                                  DB_STMT_RETRY_SAFE},
+    /* DB_STMT_VPN_CREATE's parameters, without its guard (the caller holds
+     * DB_STMT_BATCH_USERS_LOCK and chose active nodes) */
+    [DB_STMT_BATCH_VPN_INSERT] = {"batch_vpn_insert",
+                                  "INSERT INTO vpn_configs (type, name, config, "
+                                  "peer_public_key, private_key_enc, preshared_key_enc, is_trial, "
+                                  "expires_at, idempotency_key, user_id, node_id) "
+                                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                  0},
+    /* (node_id, address, kind, vpn_type, vpn_config_id, user_id): DB_STMT_IP_RECORD's row
+     * for a config the caller has just activated (and so holds locked) */
+    [DB_STMT_BATCH_IP_INSERT] = {"batch_ip_insert",
+                                 "INSERT INTO ip_assignments (node_id, address, kind, vpn_type, "
+                                 "vpn_config_id, user_id) VALUES (?, ?, ?, ?, ?, ?)",
+                                 0},
+    /* (vpn_config_id x DB_BATCH_MAX) -> id, node_id, address as text, vpn_config_id, user_id
+     * of their live assignments */
+    [DB_STMT_BATCH_IPS_OF] = {"batch_ips_of",
+                              "SELECT id, node_id, INET6_NTOA(address), vpn_config_id, user_id "
+                              "FROM ip_assignments WHERE vpn_config_id IN (" Q32
+                              ") AND released_at IS NULL",
+                              DB_STMT_RETRY_SAFE},
+    /* (actor, user_id, assignment id, node_id, address, vpn_config_id): DB_STMT_AUDIT_IP's
+     * row */
+    [DB_STMT_BATCH_AUDIT_IP] = {"batch_audit_ip",
+                                "INSERT INTO audit_log (actor_user_id, user_id, action, payload) "
+                                "VALUES (?, ?, 'ip.assign', JSON_OBJECT('assignment_id', ?, "
+                                "'node_id', ?, 'address', ?, 'vpn_config_id', ?))",
+                                0},
+    /* (actor, user_id, vpn_config_id, addresses recorded): DB_STMT_AUDIT_VPN_TRANSITION's
+     * row of an activation */
+    [DB_STMT_BATCH_AUDIT_ACTIVATE] = {"batch_audit_activate",
+                                      "INSERT INTO audit_log (actor_user_id, user_id, action, "
+                                      "payload) VALUES (?, ?, 'vpn.activate', JSON_OBJECT("
+                                      "'vpn_config_id', ?, 'to', 'active', 'reason', NULL, "
+                                      "'addresses_recorded', ?, 'addresses_released', 0))",
                                       0},
 
     [DB_STMT_PING] = {"ping", "SELECT 1", DB_STMT_RETRY_SAFE},

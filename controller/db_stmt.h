@@ -136,6 +136,21 @@ enum db_stmt_id {
 	DB_STMT_STATUS_COUNTERS_FILL,
 	DB_STMT_AUDIT_STATUS_REBUILD,
 
+	/* batched provisioning (provisioner.c through db_user.c, db_node.c, db_vpn.c,
+	 * db_job.c): one statement for up to DB_BATCH_MAX requests */
+	DB_STMT_BATCH_USERS,
+	DB_STMT_BATCH_VPNS_BY_KEY,
+	DB_STMT_BATCH_VPNS_BY_ID,
+	DB_STMT_BATCH_JOB_INSERT,
+	DB_STMT_BATCH_JOBS_BY_VPN,
+	DB_STMT_BATCH_USERS_LOCK,
+	DB_STMT_BATCH_JOBS_OWNED,
+	DB_STMT_BATCH_VPN_INSERT,
+	DB_STMT_BATCH_IP_INSERT,
+	DB_STMT_BATCH_IPS_OF,
+	DB_STMT_BATCH_AUDIT_IP,
+	DB_STMT_BATCH_AUDIT_ACTIVATE,
+
 	/* diagnostics */
 	DB_STMT_PING,
 
@@ -148,6 +163,13 @@ enum {
 	DB_STMT_RETRY_SAFE = 1U << 0,
 	DB_STMT_FLAGS_ALL = DB_STMT_RETRY_SAFE,
 };
+
+/* Array binding (db_exec_bulk) takes INSERT ... VALUES, UPDATE and DELETE, not
+ * INSERT ... SELECT: the batch statements take as values what the one-row ones select. */
+
+/* The IN lists of the DB_STMT_BATCH_ statements: that many '?', unused ones NULL (which
+ * matches nothing). */
+#define DB_BATCH_MAX 32
 
 /* Rows of one DB_STMT_VPN_TRAFFIC_APPLY: 4 parameters each, and db.c binds at most 64. */
 #define VPN_TRAFFIC_BATCH 16

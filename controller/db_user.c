@@ -295,3 +295,42 @@ int db_admins_list(struct db_conn *c, struct db_user **ret, size_t *ret_n)
 	*ret_n = l.n;
 	return 0;
 }
+
+struct brief_list {
+	struct db_user_brief *v;
+	size_t n, cap;
+};
+
+static int brief_row(const struct db_row *row, void *userdata)
+{
+	struct brief_list *l = userdata;
+	struct db_user_brief b;
+	const char *s;
+	size_t len;
+
+	if (l->n == l->cap)
+		return -EBADMSG; /* more rows than ids: telegram_id is unique */
+	if (db_row_uint(row, 0, &b.id) < 0 || db_row_int(row, 1, &b.telegram_id) < 0 ||
+	    db_row_bytes(row, 2, &s, &len) < 0 || user_status_from_string(s, len, &b.status) < 0)
+		return -EBADMSG;
+	l->v[l->n++] = b;
+	return 0;
+}
+
+int db_user_list_brief(struct db_conn *c, const int64_t *telegram_ids, size_t n,
+                       struct db_user_brief *ret, size_t *ret_n)
+{
+	struct db_param p[DB_BATCH_MAX];
+	struct brief_list l = {ret, 0, n};
+	int r;
+
+	if (n == 0 || n > DB_BATCH_MAX)
+		return -EINVAL;
+	for (size_t i = 0; i < DB_BATCH_MAX; i++)
+		p[i] = i < n ? DB_INT(telegram_ids[i]) : DB_NULL;
+	r = db_query(c, DB_STMT_BATCH_USERS, p, ARRAY_SIZE(p), brief_row, &l, NULL);
+	if (r < 0)
+		return r;
+	*ret_n = l.n;
+	return 0;
+}

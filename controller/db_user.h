@@ -42,6 +42,18 @@ int db_user_upsert(struct db_conn *c, const struct db_user_profile *p, uint64_t 
 
 /* Reads a user; *ret is freed with db_user_free(). -ENOENT if there is none. */
 int db_user_get(struct db_conn *c, uint64_t id, struct db_user **ret);
+/* A user as the provisioner needs it. */
+struct db_user_brief {
+	uint64_t id;
+	int64_t telegram_id;
+	enum user_status status;
+};
+/*
+ * The users of up to DB_BATCH_MAX Telegram ids, those that exist, in any order, into
+ * ret (room for n).
+ */
+int db_user_list_brief(struct db_conn *c, const int64_t *telegram_ids, size_t n,
+                       struct db_user_brief *ret, size_t *ret_n);
 int db_user_get_by_telegram(struct db_conn *c, int64_t telegram_id, struct db_user **ret);
 
 /* Sets the status; actor_id 0 means the controller itself. -EALREADY if already so. */

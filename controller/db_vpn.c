@@ -14,8 +14,10 @@
 #include "db_record.h"
 #include "db_vpn.h"
 
-static void vpn_clear(struct db_vpn *v)
+void db_vpn_clear(struct db_vpn *v)
 {
+	if (!v)
+		return;
 	free(v->name);
 	free(v->config);
 	free(v->peer_public_key);
@@ -27,7 +29,7 @@ static void vpn_clear(struct db_vpn *v)
 struct db_vpn *db_vpn_free(struct db_vpn *v)
 {
 	if (v)
-		vpn_clear(v);
+		db_vpn_clear(v);
 	free(v);
 	return NULL;
 }
@@ -35,7 +37,7 @@ struct db_vpn *db_vpn_free(struct db_vpn *v)
 struct db_vpn *db_vpns_free(struct db_vpn *v, size_t n)
 {
 	for (size_t i = 0; v && i < n; i++)
-		vpn_clear(&v[i]);
+		db_vpn_clear(&v[i]);
 	free(v);
 	return NULL;
 }
@@ -270,6 +272,302 @@ int db_vpn_create_in_tx(struct db_conn *c, uint64_t actor_id, const struct db_vp
 		return r;
 	*ret_id = x.id;
 	return 0;
+}
+
+/* ---- batches (the provisioner) ---- */
+
+/* The configs of the batch statement stmt (params p) into ret, in the order of want: a
+ * row matches the first unmatched want[i] with match(row, i). -ESTALE if one is missing. */
+static int read_batch(struct db_conn *c, enum db_stmt_id stmt, const struct db_param *p,
+                      size_t n_params, size_t count,
+                      bool (*match)(const struct db_vpn *v, size_t i, const void *want),
+                      const void *want, struct db_vpn **ret)
+{
+	struct db_vpn *got = NULL, *out = NULL;
+	size_t n_got = 0;
+	int r;
+
+	r = list(c, stmt, p, n_params, &got, &n_got);
+	if (r < 0)
+		return r;
+	out = calloc(count, sizeof(*out));
+	if (!out) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < count; i++) {
+		size_t k;
+
+		for (k = 0; k < n_got; k++)
+			if (got[k].id && match(&got[k], i, want))
+				break;
+		if (k == n_got) {
+			r = -ESTALE;
+			goto out;
+		}
+		out[i] = got[k];
+		memset(&got[k], 0, sizeof(got[k])); /* moved: id 0 matches nothing more */
+	}
+	*ret = out;
+	out = NULL;
+out:
+	db_vpns_free(out, count);
+	db_vpns_free(got, n_got);
+	return r;
+}
+
+static bool match_key(const struct db_vpn *v, size_t i, const void *want)
+{
+	const struct db_vpn_new *n = want;
+
+	return v->node_id == n[i].node_id && v->peer_public_key &&
+	       strcmp(v->peer_public_key, n[i].peer_public_key) == 0;
+}
+
+static bool match_id(const struct db_vpn *v, size_t i, const void *want)
+{
+	const struct db_vpn_activation *a = want;
+
+	return v->id == a[i].id;
+}
+
+static int count_row(const struct db_row *row, void *userdata)
+{
+	(void)row;
+	++*(size_t *)userdata;
+	return 0;
+}
+
+/* Share-locks the users of the n configs; -ESTALE unless every one is active. */
+static int lock_users(struct db_conn *c, const struct db_vpn_new *n, size_t count)
+{
+	struct db_param p[DB_BATCH_MAX];
+	size_t k = 0, found = 0;
+	int r;
+
+	for (size_t i = 0; i < count; i++) {
+		bool seen = false;
+
+		for (size_t j = 0; j < k && !seen; j++)
+			seen = p[j].u == n[i].user_id;
+		if (!seen)
+			p[k++] = DB_UINT(n[i].user_id);
+	}
+	for (size_t i = k; i < DB_BATCH_MAX; i++)
+		p[i] = DB_NULL;
+	r = db_query(c, DB_STMT_BATCH_USERS_LOCK, p, DB_BATCH_MAX, count_row, &found, NULL);
+	if (r < 0)
+		return r;
+	return found == k ? 0 : -ESTALE;
+}
+
+int db_vpn_create_many_in_tx(struct db_conn *c, uint64_t actor_id, const struct db_vpn_new *n,
+                             size_t count, struct db_vpn **ret_vpns)
+{
+	enum { NP = 11, NA = 7 };
+	struct db_param *p = NULL, *a = NULL, keys[2 * DB_BATCH_MAX];
+	struct db_vpn *vpns = NULL;
+	int r;
+
+	if (count == 0 || count > DB_BATCH_MAX)
+		return -EINVAL;
+	for (size_t i = 0; i < count; i++)
+		if (!vpn_new_valid(&n[i]) || !n[i].peer_public_key)
+			return -EINVAL;
+	p = calloc(count * NP, sizeof(*p));
+	a = calloc(count * NA, sizeof(*a));
+	if (!p || !a) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = lock_users(c, n, count);
+	if (r < 0)
+		goto out;
+	for (size_t i = 0; i < count; i++) {
+		const struct db_vpn_new *x = &n[i];
+		struct db_param *row = &p[i * NP];
+
+		row[0] = DB_TEXT(vpn_type_to_string(x->type));
+		row[1] = DB_TEXT(x->name);
+		row[2] = DB_TEXT(x->config ? x->config : "{}");
+		row[3] = DB_TEXT(x->peer_public_key);
+		row[4] = db_record_opt_blob(x->private_key_enc, x->private_key_enc_len);
+		row[5] = db_record_opt_blob(x->preshared_key_enc, x->preshared_key_enc_len);
+		row[6] = DB_UINT(x->is_trial);
+		row[7] = x->expires_at_us ? DB_TIME(x->expires_at_us) : DB_NULL;
+		row[8] = db_record_opt_text(x->idempotency_key);
+		row[9] = DB_UINT(x->user_id);
+		row[10] = DB_UINT(x->node_id);
+	}
+	/* Each row inserts or fails the statement; the read-back finds every one. */
+	r = db_exec_bulk(c, DB_STMT_BATCH_VPN_INSERT, p, NP, count, NULL);
+	if (r < 0)
+		goto out;
+	for (size_t i = 0; i < DB_BATCH_MAX; i++) {
+		keys[2 * i] = i < count ? DB_UINT(n[i].node_id) : DB_NULL;
+		keys[2 * i + 1] = i < count ? DB_TEXT(n[i].peer_public_key) : DB_NULL;
+	}
+	r = read_batch(c, DB_STMT_BATCH_VPNS_BY_KEY, keys, ARRAY_SIZE(keys), count, match_key, n,
+	               &vpns);
+	if (r < 0)
+		goto out;
+	for (size_t i = 0; i < count; i++) {
+		struct db_param *row = &a[i * NA];
+
+		row[0] = db_record_opt_id(actor_id);
+		row[1] = DB_UINT(n[i].user_id);
+		row[2] = DB_UINT(vpns[i].id);
+		row[3] = DB_UINT(n[i].node_id);
+		row[4] = DB_TEXT(vpn_type_to_string(n[i].type));
+		row[5] = DB_UINT(n[i].is_trial);
+		row[6] = n[i].expires_at_us ? DB_TIME(n[i].expires_at_us) : DB_NULL;
+	}
+	r = db_exec_bulk(c, DB_STMT_AUDIT_VPN_CREATE, a, NA, count, NULL);
+	if (r < 0)
+		goto out;
+	*ret_vpns = vpns;
+	vpns = NULL;
+out:
+	db_vpns_free(vpns, count);
+	free(p);
+	free(a);
+	return r;
+}
+
+/* One live assignment as DB_STMT_BATCH_IPS_OF reads it, for its audit row. */
+struct ip_seen {
+	uint64_t id, node_id, vpn_config_id, user_id;
+	char address[DB_IP_ADDRESS_STRLEN];
+};
+
+struct ips_seen {
+	struct ip_seen *v;
+	size_t n, cap;
+};
+
+static int ip_seen_row(const struct db_row *row, void *userdata)
+{
+	struct ips_seen *l = userdata;
+	struct ip_seen *x;
+	const char *s;
+	size_t len;
+
+	if (l->n == l->cap)
+		return -EBADMSG;
+	x = &l->v[l->n];
+	if (db_row_uint(row, 0, &x->id) < 0 || db_row_uint(row, 1, &x->node_id) < 0 ||
+	    db_row_bytes(row, 2, &s, &len) < 0 || len >= sizeof(x->address) ||
+	    db_row_uint(row, 3, &x->vpn_config_id) < 0 || db_row_uint(row, 4, &x->user_id) < 0)
+		return -EBADMSG;
+	memcpy(x->address, s, len);
+	x->address[len] = '\0';
+	l->n++;
+	return 0;
+}
+
+int db_vpn_activate_many_in_tx(struct db_conn *c, uint64_t actor_id,
+                               const struct db_vpn_activation *a, size_t count,
+                               struct db_vpn **ret_vpns)
+{
+	enum { NI = 6, NAI = 6, NAA = 4 };
+	struct db_param *act = NULL, *ips = NULL, *aips = NULL, aact[NAA * DB_BATCH_MAX],
+	                ids[DB_BATCH_MAX];
+	struct ips_seen seen = {0};
+	struct db_vpn *vpns = NULL;
+	size_t n_ips = 0, k = 0;
+	int r;
+
+	if (count == 0 || count > DB_BATCH_MAX)
+		return -EINVAL;
+	for (size_t i = 0; i < count; i++) {
+		if (a[i].n_addresses && !a[i].addresses)
+			return -EINVAL;
+		n_ips += a[i].n_addresses;
+	}
+	act = calloc(count * 2, sizeof(*act));
+	ips = calloc(n_ips ? n_ips * NI : 1, sizeof(*ips));
+	aips = calloc(n_ips ? n_ips * NAI : 1, sizeof(*aips));
+	seen.v = calloc(n_ips ? n_ips : 1, sizeof(*seen.v));
+	seen.cap = n_ips;
+	if (!act || !ips || !aips || !seen.v) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < count; i++) {
+		act[2 * i] = db_record_opt_text(a[i].config);
+		act[2 * i + 1] = DB_UINT(a[i].id);
+	}
+	/*
+	 * The guarded UPDATEs first: the rows are ours (X-locked) for what follows. A bulk
+	 * statement's affected-row count includes what the status-counter triggers changed, so
+	 * the rows read afterwards tell whether every guard matched: each must be active, and
+	 * only its provision (the caller's) activates a config.
+	 */
+	r = db_exec_bulk(c, DB_STMT_VPN_ACTIVATE, act, 2, count, NULL);
+	if (r < 0)
+		goto out;
+	for (size_t i = 0; i < DB_BATCH_MAX; i++)
+		ids[i] = i < count ? DB_UINT(a[i].id) : DB_NULL;
+	r = read_batch(c, DB_STMT_BATCH_VPNS_BY_ID, ids, ARRAY_SIZE(ids), count, match_id, a,
+	               &vpns);
+	if (r < 0)
+		goto out;
+	for (size_t i = 0; i < count; i++) {
+		const struct db_vpn *v = &vpns[i];
+
+		if (v->status != VPN_ACTIVE) {
+			r = -ESTALE;
+			goto out;
+		}
+
+		for (size_t j = 0; j < a[i].n_addresses; j++, k++) {
+			struct db_param *row = &ips[k * NI];
+
+			row[0] = DB_UINT(v->node_id);
+			row[1] = DB_BLOB(a[i].addresses[j].bytes, a[i].addresses[j].len);
+			row[2] = DB_TEXT(v->is_trial ? "trial" : "paid");
+			row[3] = DB_TEXT(vpn_type_to_string(v->type));
+			row[4] = DB_UINT(v->id);
+			row[5] = DB_UINT(v->user_id);
+		}
+		aact[i * NAA + 0] = db_record_opt_id(actor_id);
+		aact[i * NAA + 1] = DB_UINT(v->user_id);
+		aact[i * NAA + 2] = DB_UINT(v->id);
+		aact[i * NAA + 3] = DB_UINT(a[i].n_addresses);
+	}
+	if (n_ips) {
+		r = db_exec_bulk(c, DB_STMT_BATCH_IP_INSERT, ips, NI, n_ips, NULL);
+		if (r < 0)
+			goto out;
+		r = db_query(c, DB_STMT_BATCH_IPS_OF, ids, ARRAY_SIZE(ids), ip_seen_row, &seen, NULL);
+		if (r < 0)
+			goto out;
+		for (size_t i = 0; i < seen.n; i++) {
+			struct db_param *row = &aips[i * NAI];
+
+			row[0] = db_record_opt_id(actor_id);
+			row[1] = DB_UINT(seen.v[i].user_id);
+			row[2] = DB_UINT(seen.v[i].id);
+			row[3] = DB_UINT(seen.v[i].node_id);
+			row[4] = DB_TEXT(seen.v[i].address);
+			row[5] = DB_UINT(seen.v[i].vpn_config_id);
+		}
+		r = db_exec_bulk(c, DB_STMT_BATCH_AUDIT_IP, aips, NAI, seen.n, NULL);
+		if (r < 0)
+			goto out;
+	}
+	r = db_exec_bulk(c, DB_STMT_BATCH_AUDIT_ACTIVATE, aact, NAA, count, NULL);
+	if (r < 0)
+		goto out;
+	*ret_vpns = vpns;
+	vpns = NULL;
+out:
+	db_vpns_free(vpns, count);
+	free(act);
+	free(ips);
+	free(aips);
+	free(seen.v);
+	return r;
 }
 
 /* ---- transitions ---- */

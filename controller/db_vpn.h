@@ -71,6 +71,8 @@ struct db_vpn_new {
 	const char *idempotency_key;
 };
 
+/* Frees what v holds, not v itself (one held by value); NULL is fine. */
+void db_vpn_clear(struct db_vpn *v);
 struct db_vpn *db_vpn_free(struct db_vpn *v);
 /* Frees an array of n configs; NULL is fine; returns NULL. */
 struct db_vpn *db_vpns_free(struct db_vpn *v, size_t n);
@@ -81,6 +83,34 @@ int db_vpn_create(struct db_conn *c, uint64_t actor_id, const struct db_vpn_new 
 /* The same, inside the caller's transaction. */
 int db_vpn_create_in_tx(struct db_conn *c, uint64_t actor_id, const struct db_vpn_new *n,
                         uint64_t *ret_id);
+
+/*
+ * Batched creation (the provisioner, DB_BATCH_MAX at most, each with a peer key), inside
+ * the caller's transaction: the configs and their audit rows; *ret_vpns (count configs,
+ * in the order of n) are the rows as stored. -ESTALE: a user or node was no longer active
+ * and not every config was inserted; -EEXIST: a unique key refused one (a live trial, an
+ * Idempotency-Key, a peer key). Either way the caller rolls back and takes the requests
+ * one at a time, which tells them apart.
+ */
+int db_vpn_create_many_in_tx(struct db_conn *c, uint64_t actor_id, const struct db_vpn_new *n,
+                             size_t count, struct db_vpn **ret_vpns);
+
+struct db_vpn_activation {
+	uint64_t id;
+	const char *config; /* the stored config JSON from now on */
+	const struct db_ip_address *addresses;
+	size_t n_addresses;
+};
+
+/*
+ * Batched db_vpn_activate inside the caller's transaction: every config pending -> active
+ * with its addresses and the audit rows; *ret_vpns (count, in the order of a) the rows
+ * afterwards. -ESTALE: some config was no longer pending (ended meanwhile): the caller
+ * rolls back and takes them one at a time.
+ */
+int db_vpn_activate_many_in_tx(struct db_conn *c, uint64_t actor_id,
+                               const struct db_vpn_activation *a, size_t count,
+                               struct db_vpn **ret_vpns);
 
 /*
  * pending -> active, recording the n addresses the agent allocated (db_ip.h) in the same

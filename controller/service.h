@@ -21,6 +21,7 @@
 #include "ctlconf.h"
 #include "db.h"
 #include "model.h"
+#include "wgkey.h"
 
 struct vault;
 struct http_server;
@@ -42,6 +43,7 @@ struct ctl_service {
 	struct vault *vault; /* the master key */
 	struct db *db;
 	struct http_server *http; /* NULL until the API listens */
+	struct provisioner *prov; /* provisioner.h; NULL: VPNs are created one at a time */
 	char owner[64];            /* "host:pid": this process in jobs.claimed_by */
 	char *webhook_secret;      /* NULL: no signature; wiped at exit */
 	size_t webhook_secret_len;
@@ -117,6 +119,25 @@ struct grant_request {
 	 * Another config of the user with the key: -EEXIST. */
 	const char *idempotency_key;
 };
+
+/* A new client's keys: the public key, and the private and preshared keys sealed with the
+ * master key (the clear keys are wiped before grant_keys_make returns). */
+struct grant_keys {
+	char pub_b64[WG_KEY_B64_LEN];
+	uint8_t *priv_enc, *psk_enc;
+	size_t priv_enc_len, psk_enc_len;
+};
+int grant_keys_make(const struct ctl_service *s, struct grant_keys *ret);
+/* Frees the sealed keys; NULL or a zeroed struct is fine. */
+void grant_keys_done(struct grant_keys *k);
+
+/* The config r asks for on node_id with keys k: name (its default is written to name),
+ * expiry (a trial's from now), the sealed keys. Points into r, k and name. */
+#define GRANT_NAME_LEN 64
+struct db_vpn_new;
+void grant_vpn_new(const struct ctl_service *s, const struct grant_request *r, uint64_t node_id,
+                   const struct grant_keys *k, char name[static GRANT_NAME_LEN],
+                   struct db_vpn_new *ret);
 
 /*
  * Inside the caller's transaction: picks the node (db_node_pick_in_tx), generates the

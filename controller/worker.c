@@ -178,8 +178,8 @@ static void agent_err_text(char *out, size_t size, const char *what, int r,
  * The preshared key of a config as base64 for the agent. The vault holds the 32 raw bytes
  * (grant.c); a config sealed as base64 text is accepted too. *ret_has false: none stored.
  */
-static int open_psk(struct worker *w, const struct db_vpn *v, char out[static WG_KEY_B64_LEN],
-                    bool *ret_has)
+static int open_psk(const struct ctl_service *s, const struct db_vpn *v,
+                    char out[static WG_KEY_B64_LEN], bool *ret_has)
 {
 	uint8_t *plain = NULL, key[WG_KEY_LEN];
 	size_t len = 0;
@@ -189,7 +189,7 @@ static int open_psk(struct worker *w, const struct db_vpn *v, char out[static WG
 		*ret_has = false;
 		return 0;
 	}
-	r = vault_open(w->s->vault, v->preshared_key_enc, v->preshared_key_enc_len, &plain, &len);
+	r = vault_open(s->vault, v->preshared_key_enc, v->preshared_key_enc_len, &plain, &len);
 	if (r < 0)
 		return r;
 	if (len == WG_KEY_LEN) {
@@ -208,16 +208,9 @@ static int open_psk(struct worker *w, const struct db_vpn *v, char out[static WG
 	return r;
 }
 
-/* ---- one peer of a VPN, as the agent wants it */
+/* ---- one peer of a VPN, as the agent wants it (worker.h) */
 
-struct peer_spec {
-	struct agent_peer_req req;
-	char psk[WG_KEY_B64_LEN];
-	json_t *config;         /* owns the address strings */
-	const char **addresses; /* into config */
-};
-
-static void peer_spec_done(struct peer_spec *p)
+void peer_spec_done(struct peer_spec *p)
 {
 	wg_key_wipe(p->psk, sizeof(p->psk));
 	free(p->addresses);
@@ -225,12 +218,7 @@ static void peer_spec_done(struct peer_spec *p)
 	*p = (struct peer_spec){0};
 }
 
-/*
- * key, preshared key, keepalive, and for an active config the addresses its config JSON
- * names, so that an agent that lost its state gets each peer back where clients expect it.
- * A pending config gets none: the agent allocates, and its provision job reads them back.
- */
-static int peer_spec_fill(struct worker *w, const struct db_vpn *v, struct peer_spec *p)
+int peer_spec_fill(const struct ctl_service *s, const struct db_vpn *v, struct peer_spec *p)
 {
 	json_t *a;
 	bool has_psk = false;
@@ -238,13 +226,13 @@ static int peer_spec_fill(struct worker *w, const struct db_vpn *v, struct peer_
 	int r;
 
 	*p = (struct peer_spec){0};
-	r = open_psk(w, v, p->psk, &has_psk);
+	r = open_psk(s, v, p->psk, &has_psk);
 	if (r < 0)
 		return r;
 	p->req = (struct agent_peer_req){
 	    .public_key = v->peer_public_key,
 	    .preshared_key = has_psk ? p->psk : NULL,
-	    .persistent_keepalive = (int)w->cfg->persistent_keepalive,
+	    .persistent_keepalive = (int)s->cfg->persistent_keepalive,
 	};
 	if (v->status != VPN_ACTIVE || !v->config)
 		return 0;
@@ -258,10 +246,10 @@ static int peer_spec_fill(struct worker *w, const struct db_vpn *v, struct peer_
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < json_array_size(a); i++) {
-		const char *s = json_string_value(json_array_get(a, i));
+		const char *t = json_string_value(json_array_get(a, i));
 
-		if (s)
-			p->addresses[n++] = s;
+		if (t)
+			p->addresses[n++] = t;
 	}
 	p->req.addresses = p->addresses;
 	p->req.n_addresses = n;
@@ -295,8 +283,7 @@ static int address_from_agent(const char *text, struct db_ip_address *ret, char 
 	return 0;
 }
 
-/* The addresses of an agent's answer: stored form and the config JSON. */
-static int addresses_from_peer(const struct agent_peer *peer, struct db_ip_address **ret_addrs,
+int addresses_from_peer(const struct agent_peer *peer, struct db_ip_address **ret_addrs,
                                char **ret_config)
 {
 	struct db_ip_address *addrs = NULL;
@@ -406,7 +393,7 @@ static int run_provision(struct worker *w, struct db_conn *c, const struct db_jo
 	r = job_agent_open(w, c, j->node_id, &n, &a, &h, err, err_size);
 	if (r < 0)
 		goto out;
-	r = peer_spec_fill(w, v, &spec);
+	r = peer_spec_fill(w->s, v, &spec);
 	if (r < 0) {
 		snprintf(err, err_size, "VPN %" PRIu64 ": the preshared key does not open: %s",
 		         v->id, strerror(-r));
@@ -556,7 +543,7 @@ static int resync_fixup(struct worker *w, struct db_conn *c, struct httpc *h,
 			was_sent = sent[k].id == now[i].id;
 		if (was_sent || !now[i].peer_public_key)
 			continue;
-		r = peer_spec_fill(w, &now[i], &spec);
+		r = peer_spec_fill(w->s, &now[i], &spec);
 		if (r < 0) {
 			snprintf(err, err_size, "VPN %" PRIu64 ": the preshared key does not open",
 			         now[i].id);
@@ -616,7 +603,7 @@ static int run_resync(struct worker *w, struct db_conn *c, const struct db_job *
 	for (size_t i = 0; i < n_vpns; i++) {
 		if (!vpns[i].peer_public_key)
 			continue;
-		r = peer_spec_fill(w, &vpns[i], &specs[n_reqs]);
+		r = peer_spec_fill(w->s, &vpns[i], &specs[n_reqs]);
 		if (r < 0) {
 			snprintf(err, err_size, "VPN %" PRIu64 ": the preshared key does not open",
 			         vpns[i].id);

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "agentclient.h"
+#include "wgkey.h"
 
 struct ctl_service;
 struct db_conn;
@@ -39,6 +40,33 @@ struct node_agent {
 int node_agent_open(const struct ctl_service *s, const struct db_node *n, struct node_agent *ret);
 /* Wipes and forgets the token; a zeroed or closed struct is fine. */
 void node_agent_close(struct node_agent *a);
+
+/* ---- one peer of a VPN, as the agent wants it */
+
+struct db_vpn;
+struct db_ip_address;
+
+struct peer_spec {
+	struct agent_peer_req req;
+	char psk[WG_KEY_B64_LEN];
+	struct json_t *config;  /* owns the address strings */
+	const char **addresses; /* into config */
+};
+
+/*
+ * key, preshared key (opened with the master key), keepalive, and for an active config the
+ * addresses its config JSON names, so that an agent that lost its state gets each peer back
+ * where clients expect it. A pending config gets none: the agent allocates, and its
+ * provision reads them back. Undo with peer_spec_done(), which wipes the key.
+ */
+int peer_spec_fill(const struct ctl_service *s, const struct db_vpn *v, struct peer_spec *p);
+void peer_spec_done(struct peer_spec *p);
+
+/* The addresses of an agent's answer to a provision: the stored form (*ret_addrs,
+ * peer->n_addresses of them) and the config JSON {"addresses": [...]} (*ret_config); both
+ * free(). -EPROTO: an address we cannot use. */
+int addresses_from_peer(const struct agent_peer *peer, struct db_ip_address **ret_addrs,
+                        char **ret_config);
 
 /* ---- webhooks (webhook.c) */
 

@@ -41,7 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	len = size - 1;
-	switch (data[0] % 5) {
+	switch (data[0] % 6) {
 	case 0: {
 		struct agent_info *i = NULL;
 		uint8_t key[WG_KEY_LEN];
@@ -86,6 +86,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (size_t i = 0; res && i < res->n_peers; i++)
 			check_peer(&res->peers[i]);
 		agent_put_result_free(res);
+		break;
+	}
+	case 4: {
+		/* The batch answer, for 1..8 peers as the first byte says. */
+		struct agent_peer *p = NULL;
+		size_t want = 1 + (size_t)(data[0] / 6) % 8;
+
+		r = agent_add_peers_parse(body, len, want, &p, &err);
+		if ((r == 0) != (p != NULL))
+			abort();
+		for (size_t i = 0; p && i < want; i++)
+			check_peer(&p[i]);
+		agent_peers_free(p, p ? want : 0);
 		break;
 	}
 	default:

@@ -294,6 +294,66 @@ static void test_put_result(void **state)
 	assert_null(r);
 }
 
+static void test_batch_answer(void **state)
+{
+	const char *j =
+	    "{\"peers\":["
+	    "{\"public_key\":\"" KEY_B "\",\"addresses\":[\"10.8.0.10/32\"],"
+	    "\"persistent_keepalive\":25,\"preshared_key\":true,\"created\":true,"
+	    "\"server_public_key\":\"" KEY_A "\",\"endpoint\":\"vpn.example.com:51820\"},"
+	    "{\"public_key\":\"" KEY_A "\",\"addresses\":[\"10.8.0.11/32\","
+	    "\"fd42::11/128\"],\"persistent_keepalive\":0,\"preshared_key\":false,"
+	    "\"created\":false,\"server_public_key\":\"" KEY_A "\","
+	    "\"endpoint\":\"vpn.example.com:51820\"}]}";
+	static const char *const bad[] = {
+	    "{\"count\":1}",
+	    "{\"peers\":{}}",
+	    "[]",
+	    /* a listed peer, not an add answer */
+	    "{\"peers\":[{\"public_key\":\"" KEY_A "\",\"addresses\":[],\"on_device\":true}]}",
+	    /* an add answer without "created" */
+	    "{\"peers\":[{\"public_key\":\"" KEY_A "\",\"addresses\":[],"
+	    "\"server_public_key\":\"" KEY_B "\"}]}",
+	    "{\"peers\":[{\"public_key\":\"" KEY_A "\",\"addresses\":[\"x\"],\"created\":true,"
+	    "\"server_public_key\":\"" KEY_B "\"}]}",
+	};
+	static struct agent_peer sentinel; /* *ret must keep it when parsing fails */
+	struct agent_peer *p = NULL, *untouched = &sentinel;
+	struct agent_error err;
+
+	assert_int_equal(agent_add_peers_parse(j, strlen(j), 2, &p, NULL), 0);
+	assert_string_equal(p[0].public_key, KEY_B);
+	assert_true(p[0].created);
+	assert_true(p[0].has_preshared_key);
+	assert_int_equal(p[0].persistent_keepalive, 25);
+	assert_string_equal(p[0].server_public_key, KEY_A);
+	assert_string_equal(p[0].server_endpoint, "vpn.example.com:51820");
+	assert_string_equal(p[1].public_key, KEY_A);
+	assert_false(p[1].created);
+	assert_int_equal(p[1].n_addresses, 2);
+	assert_string_equal(p[1].addresses[1], "fd42::11/128");
+	agent_peers_free(p, 2);
+
+	/* Answers are matched by position: another count than the request's is an error. */
+	for (size_t n = 0; n < 4; n++) {
+		if (n == 2)
+			continue;
+		p = untouched;
+		memset(&err, 0, sizeof(err));
+		assert_int_equal(agent_add_peers_parse(j, strlen(j), n, &p, &err), -EPROTO);
+		assert_ptr_equal(p, untouched);
+		assert_non_null(strstr(err.message, "answers for"));
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		p = untouched;
+		memset(&err, 0, sizeof(err));
+		if (agent_add_peers_parse(bad[i], strlen(bad[i]), 1, &p, &err) != -EPROTO)
+			fail_msg("case %zu accepted", i);
+		assert_ptr_equal(p, untouched);
+		assert_non_null(strstr(err.message, "unexpected answer from the agent"));
+	}
+}
+
 static void test_post_body(void **state)
 {
 	const char *addrs[] = {"10.8.0.5", "fd42::5/128"};
@@ -360,6 +420,60 @@ static void test_put_body(void **state)
 	assert_int_equal(agent_peers_body(true, 0, NULL, 0, &body, &len, NULL), 0);
 	assert_string_equal(body, "{\"generation\":0,\"peers\":[]}");
 	agent_body_free(body, len);
+}
+
+static void test_batch_body(void **state)
+{
+	const char *addrs[] = {"10.8.0.9"};
+	struct agent_peer_req peers[] = {
+	    {.public_key = KEY_A, .persistent_keepalive = 0, .job_id = "job-a"},
+	    {.public_key = KEY_B,
+	     .persistent_keepalive = -1,
+	     .preshared_key = PSK,
+	     .addresses = addrs,
+	     .n_addresses = 1},
+	};
+	struct agent_peer_req *many;
+	struct agent_error err;
+	char *body = NULL;
+	size_t len = 0;
+
+	/* A batch keeps job ids (unlike a PUT) and has no generation. */
+	assert_int_equal(agent_peers_batch_body(peers, 2, &body, &len, NULL), 0);
+	assert_string_equal(body, "{\"peers\":["
+	                          "{\"public_key\":\"" KEY_A "\",\"persistent_keepalive\":0,"
+	                          "\"job_id\":\"job-a\"},"
+	                          "{\"public_key\":\"" KEY_B "\",\"preshared_key\":\"" PSK "\","
+	                          "\"addresses\":[\"10.8.0.9/32\"]}]}");
+	assert_int_equal(len, strlen(body));
+	agent_body_free(body, len);
+	body = NULL;
+
+	/* 1..AGENT_BATCH_MAX peers. */
+	many = calloc(AGENT_BATCH_MAX + 1, sizeof(*many));
+	assert_non_null(many);
+	for (size_t i = 0; i <= AGENT_BATCH_MAX; i++)
+		many[i] = (struct agent_peer_req){.public_key = KEY_A, .persistent_keepalive = -1};
+	assert_int_equal(agent_peers_batch_body(many, AGENT_BATCH_MAX, &body, &len, NULL), 0);
+	agent_body_free(body, len);
+	body = NULL;
+	assert_int_equal(agent_peers_batch_body(many, AGENT_BATCH_MAX + 1, &body, &len, &err),
+	                 -EINVAL);
+	assert_non_null(strstr(err.message, "1..1024"));
+	assert_int_equal(agent_peers_batch_body(many, 0, &body, &len, &err), -EINVAL);
+	assert_int_equal(agent_peers_batch_body(NULL, 1, &body, &len, &err), -EINVAL);
+	assert_null(body);
+	free(many);
+
+	/* A bad item is named by its position, job ids included. */
+	peers[1].job_id = "";
+	assert_int_equal(agent_peers_batch_body(peers, 2, &body, &len, &err), -EINVAL);
+	assert_non_null(strstr(err.message, "peer 1: job_id"));
+	peers[1].job_id = NULL;
+	peers[1].preshared_key = "short";
+	assert_int_equal(agent_peers_batch_body(peers, 2, &body, &len, &err), -EINVAL);
+	assert_non_null(strstr(err.message, "peer 1: preshared_key"));
+	assert_null(body);
 }
 
 static void test_body_bad(void **state)
@@ -439,7 +553,8 @@ int main(void)
 	    cmocka_unit_test(test_peer_post_answer), cmocka_unit_test(test_peers_list),
 	    cmocka_unit_test(test_peers_bad),        cmocka_unit_test(test_put_result),
 	    cmocka_unit_test(test_post_body),        cmocka_unit_test(test_put_body),
-	    cmocka_unit_test(test_body_bad),
+	    cmocka_unit_test(test_body_bad),         cmocka_unit_test(test_batch_answer),
+	    cmocka_unit_test(test_batch_body),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

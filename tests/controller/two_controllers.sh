@@ -12,9 +12,11 @@ ctl_start 2
 N=100 USERS=10 TID=900100
 for (( u=0; u<USERS; u++ )); do user_put $((TID + u)); done
 
-# The agents' count of POST /v1/peers before (registration and polls send none).
+# The peers the agents were sent, by POST /v1/peers (a line each) and POST
+# /v1/peers/batch (a line per batch), from their logs (registration and polls send none).
 agent_posts() {
-	agent_api "$1" GET /metrics | awk '/^wgfleet_agent_http_requests_total\{/ && /method="POST"/ && /route="\/v1\/peers"/ { s += $2 } END { print s + 0 }'
+	awk '/^peer .* (created|updated)/ { s++ } /^batch of [0-9]+ peers:/ { s += $3 } END { print s + 0 }' \
+		"$WGF_TMP/agent$1.log"
 }
 before=$(( $(agent_posts 1) + $(agent_posts 2) ))
 
@@ -41,7 +43,7 @@ poll_until 10 nodes_match || { nodes_report; wgf_fail "nodes differ from the dat
 twice=$(sql "SELECT COUNT(*) FROM jobs WHERE attempts <> 1")
 [ "$twice" = 0 ] || wgf_fail "$twice jobs were claimed more than once: $(sql "SELECT id, attempts, claimed_by, last_error FROM jobs WHERE attempts <> 1 LIMIT 5")"
 after=$(( $(agent_posts 1) + $(agent_posts 2) ))
-[ $((after - before)) = "$N" ] || wgf_fail "the agents got $((after - before)) POST /v1/peers for $N provisions"
+[ $((after - before)) = "$N" ] || wgf_fail "the agents were sent $((after - before)) peers for $N provisions"
 # Which process claimed what: the owner names the process; both must appear.
 owners=$(sql "SELECT claimed_by FROM jobs WHERE kind = 'provision'" | sort | uniq -c)
 log "claimed_by: $(tr -s ' \n' ' ' <<<"$owners")"

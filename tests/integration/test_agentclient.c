@@ -6,7 +6,9 @@
  *   test_agentclient live URL TOKEN SERVER_PUBLIC_KEY IFACE
  *       every call: info (the key wg(8) shows), healthz, add (addresses, job replay,
  *       idempotence, a taken address), get, list, remove, put (generations, a stale one),
- *       a wrong token and bad arguments that change nothing, an unreachable network
+ *       a batch add (new and existing peers, job replays across both add calls, a refused
+ *       item that changes nothing), a wrong token and bad arguments that change nothing,
+ *       an unreachable network
  *   test_agentclient down URL TOKEN     the agent is stopped: -ECONNREFUSED
  *   test_agentclient silent URL         a socket that never answers: -ETIMEDOUT in time
  */
@@ -301,6 +303,135 @@ static void test_put(void **state)
 	free(dev);
 }
 
+static bool has_addr(const struct agent_peer *p, const char *addr)
+{
+	for (size_t i = 0; i < p->n_addresses; i++)
+		if (!strcmp(p->addresses[i], addr))
+			return true;
+	return false;
+}
+
+static void same_addrs(const struct agent_peer *a, const struct agent_peer *b)
+{
+	assert_int_equal(a->n_addresses, b->n_addresses);
+	for (size_t i = 0; i < a->n_addresses; i++)
+		assert_string_equal(a->addresses[i], b->addresses[i]);
+}
+
+/* After test_put the agent holds k6 only; this leaves it so. */
+static void test_add_batch(void **state)
+{
+	char kb[3][WG_KEY_B64_LEN], kx[WG_KEY_B64_LEN], ky[WG_KEY_B64_LEN];
+	const char *want[] = {"10.99.0.70"};
+	const bool created[] = {true, false, true, true};
+	struct agent_peer_req reqs[] = {
+	    {.public_key = kb[0],
+	     .preshared_key = psk,
+	     .persistent_keepalive = 25,
+	     .job_id = "batch-0"},
+	    {.public_key = k6, .persistent_keepalive = 11}, /* exists: updated */
+	    {.public_key = kb[1],
+	     .persistent_keepalive = -1,
+	     .addresses = want,
+	     .n_addresses = 1,
+	     .job_id = "batch-2"},
+	    {.public_key = kb[2], .persistent_keepalive = -1},
+	};
+	struct agent_peer_req one = {.public_key = kx, .persistent_keepalive = -1};
+	struct agent_peer_req refused[] = {
+	    {.public_key = kx, .persistent_keepalive = -1},
+	    {.public_key = ky, .persistent_keepalive = -1, .addresses = want, .n_addresses = 1},
+	};
+	struct agent_peer *p = NULL, *again = NULL, *q = NULL;
+	struct agent_error err = {0};
+	struct agent_info *before = info(), *after;
+	char *dev;
+	bool removed;
+
+	for (size_t i = 0; i < 3; i++)
+		random_key(kb[i]);
+	random_key(kx);
+	random_key(ky);
+	expect_ok(agent_add_peers(http, &target, reqs, 4, &p, &err), &err, "batch");
+	for (size_t i = 0; i < 4; i++) {
+		assert_string_equal(p[i].public_key, reqs[i].public_key); /* request order */
+		assert_int_equal(p[i].created, created[i]);
+		assert_int_equal(p[i].n_addresses, 2);
+		assert_true(in_pools(p[i].addresses[0]) && in_pools(p[i].addresses[1]));
+		assert_string_equal(p[i].server_public_key, server_key);
+		assert_string_equal(p[i].server_endpoint, "198.18.0.1:51820");
+	}
+	assert_true(p[0].has_preshared_key);
+	assert_int_equal(p[0].persistent_keepalive, 25);
+	assert_int_equal(p[1].persistent_keepalive, 11);
+	assert_true(has_addr(&p[1], "10.99.0.60/32")); /* k6 keeps its addresses */
+	assert_true(has_addr(&p[2], "10.99.0.70/32"));
+	after = info();
+	assert_int_equal(after->peers, before->peers + 3);
+	assert_int_equal(after->free_addresses, before->free_addresses - 3);
+	agent_info_free(after);
+	dev = device_peers();
+	for (size_t i = 0; i < 3; i++)
+		assert_non_null(strstr(dev, kb[i]));
+	free(dev);
+
+	/* Again: the job items replay their first answers, the others are now existing. */
+	expect_ok(agent_add_peers(http, &target, reqs, 4, &again, &err), &err, "batch again");
+	for (size_t i = 0; i < 4; i++) {
+		assert_string_equal(again[i].public_key, reqs[i].public_key);
+		assert_int_equal(again[i].created, i == 0 || i == 2);
+		same_addrs(&again[i], &p[i]);
+	}
+	again = agent_peers_free(again, 4);
+
+	/* Job ids are shared with the single add, both ways, whatever the request says. */
+	one.job_id = "batch-2";
+	expect_ok(agent_add_peer(http, &target, &one, &q, &err), &err, "single replays batch");
+	assert_string_equal(q->public_key, kb[1]);
+	assert_true(q->created);
+	same_addrs(q, &p[2]);
+	q = agent_peer_free(q);
+	one.job_id = "job-1"; /* test_add's, for k1 (removed since) */
+	expect_ok(agent_add_peers(http, &target, &one, 1, &again, &err), &err,
+	          "batch replays single");
+	assert_string_equal(again[0].public_key, k1);
+	assert_true(again[0].created);
+	assert_string_equal(again[0].addresses[0], k1_addrs[0]);
+	again = agent_peers_free(again, 1);
+	assert_int_equal(agent_get_peer(http, &target, kx, &q, &err), -ENOENT);
+
+	/* One refused item (an address kb[1] has): the error is its, nothing changes. */
+	before = agent_info_free(before);
+	before = info();
+	assert_int_equal(agent_add_peers(http, &target, refused, 2, &again, &err), -EEXIST);
+	assert_null(again);
+	assert_int_equal(err.http_status, 409);
+	assert_string_equal(err.code, "address_in_use");
+	assert_int_equal(strncmp(err.message, "peers[1]: ", 10), 0);
+	assert_int_equal(agent_get_peer(http, &target, kx, &q, &err), -ENOENT);
+	/* A key twice is the agent's 400; no peers and too many never leave the process. */
+	refused[1] = refused[0];
+	assert_int_equal(agent_add_peers(http, &target, refused, 2, &again, &err), -EINVAL);
+	assert_int_equal(err.http_status, 400);
+	assert_string_equal(err.code, "invalid_value");
+	assert_int_equal(agent_add_peers(http, &target, refused, 0, &again, &err), -EINVAL);
+	assert_int_equal(err.http_status, 0);
+	assert_int_equal(agent_add_peers(http, &target, NULL, AGENT_BATCH_MAX + 1, &again, &err),
+	                 -EINVAL);
+	assert_null(again);
+	after = info();
+	assert_int_equal(after->peers, before->peers);
+	assert_int_equal(after->free_addresses, before->free_addresses);
+	agent_info_free(after);
+	agent_info_free(before);
+
+	for (size_t i = 0; i < 3; i++) {
+		expect_ok(agent_remove_peer(http, &target, kb[i], &removed, &err), &err, "remove");
+		assert_true(removed);
+	}
+	agent_peers_free(p, 4);
+}
+
 /* Refused requests: nothing reaches the agent's state. */
 static void test_refused(void **state)
 {
@@ -437,6 +568,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_get_and_list),
 	    cmocka_unit_test(test_remove),
 	    cmocka_unit_test(test_put),
+	    cmocka_unit_test(test_add_batch),
 	    cmocka_unit_test(test_refused),
 	    cmocka_unit_test(test_unreachable),
 	};

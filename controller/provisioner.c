@@ -1,0 +1,798 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Batched VPN creation (provisioner.h). The statements per batch, whatever its size: the
+ * nodes and the users (two reads), then one transaction of five (configs, their read-back,
+ * audit rows, jobs, their read-back), one agent call per node, and one transaction of six
+ * (activations, addresses, two kinds of audit rows, the read-back, the jobs' ends). One at
+ * a time a VPN costs about forty statements and four commits (docs/benchmarks.md).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "agentclient.h"
+#include "db_ip.h"
+#include "db_job.h"
+#include "db_node.h"
+#include "db_user.h"
+#include "db_vpn.h"
+#include "httpc.h"
+#include "provisioner.h"
+#include "service.h"
+#include "wgfleet/macro.h"
+#include "worker.h"
+
+struct req {
+	struct prov_req pub; /* first: the caller's pointer is ours */
+	int64_t tid;
+	struct grant_request g;
+	enum prov_state state;
+	unsigned refs; /* the caller's and, until it lets go, the provisioner's */
+	struct req *next;
+	/* By value: once a config is committed, answering for it must not need memory. */
+	struct db_vpn vpn, active;
+	struct db_job job;
+	char *node_name, *node_public_key, *node_endpoint; /* NULL if strdup failed */
+};
+
+/* The configs this process created on a node since its last poll (their created_at):
+ * the part of the node's use its free_addresses does not show yet. */
+struct recent {
+	uint64_t node_id;
+	int64_t *at;
+	size_t n, cap;
+};
+
+struct provisioner {
+	struct ctl_service *s;
+	pthread_mutex_t lock;
+	pthread_cond_t queued;  /* a request was queued, or stop */
+	pthread_cond_t created; /* a config was created (for stage two), or a creator left */
+	struct req *created_head, **created_tail;
+	unsigned creators;      /* creator threads still running */
+	pthread_cond_t changed; /* a request's state moved */
+	struct req *head, **tail;
+	bool stopping;
+	struct recent *recent;
+	size_t n_recent;
+	pthread_t *threads;
+	unsigned n_threads;
+	char owner[96]; /* jobs.claimed_by of the provisioner's jobs */
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void req_free(struct req *r)
+{
+	db_vpn_clear(&r->vpn);
+	db_vpn_clear(&r->active);
+	db_job_clear(&r->job);
+	free(r->node_name);
+	free(r->node_public_key);
+	free(r->node_endpoint);
+	free(r);
+}
+
+/* Drops one reference; p->lock held. */
+static void req_unref_locked(struct req *r)
+{
+	if (--r->refs == 0)
+		req_free(r);
+}
+
+static void set_state(struct provisioner *p, struct req *r, enum prov_state st)
+{
+	pthread_mutex_lock(&p->lock);
+	r->state = st;
+	if (st == PROV_CREATED) {
+		r->pub.vpn = &r->vpn;
+		r->pub.job = &r->job;
+		r->pub.node_name = r->node_name;
+		r->pub.node_public_key = r->node_public_key;
+		r->pub.node_endpoint = r->node_endpoint;
+	} else if (st == PROV_ACTIVE) {
+		r->pub.active = &r->active;
+	}
+	pthread_cond_broadcast(&p->changed);
+	/* Past CREATED the provisioner is done with the request. */
+	if (st != PROV_CREATED)
+		req_unref_locked(r);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* ---- the configs created since each node's last poll (p->lock held) */
+
+static struct recent *recent_of(struct provisioner *p, uint64_t node_id, bool add)
+{
+	struct recent *v;
+
+	for (size_t i = 0; i < p->n_recent; i++)
+		if (p->recent[i].node_id == node_id)
+			return &p->recent[i];
+	if (!add)
+		return NULL;
+	v = realloc(p->recent, (p->n_recent + 1) * sizeof(*v));
+	if (!v)
+		return NULL;
+	p->recent = v;
+	v[p->n_recent] = (struct recent){.node_id = node_id};
+	return &v[p->n_recent++];
+}
+
+/* How many of ours the node's last poll (at last_seen_us) did not count; forgets the
+ * rest. */
+static uint64_t recent_count(struct provisioner *p, uint64_t node_id, int64_t last_seen_us)
+{
+	struct recent *x = recent_of(p, node_id, false);
+	size_t k = 0;
+
+	if (!x)
+		return 0;
+	for (size_t i = 0; i < x->n; i++)
+		if (x->at[i] > last_seen_us)
+			x->at[k++] = x->at[i];
+	x->n = k;
+	return k;
+}
+
+/* Best effort: a count that misses one only lets the node look roomier until its next
+ * poll; the agent has the last word. */
+static void recent_add(struct provisioner *p, uint64_t node_id, int64_t at_us)
+{
+	struct recent *x = recent_of(p, node_id, true);
+
+	if (!x)
+		return;
+	if (x->n == x->cap) {
+		size_t cap = x->cap ? 2 * x->cap : 64;
+		int64_t *v = realloc(x->at, cap * sizeof(*v));
+
+		if (!v)
+			return;
+		x->at = v;
+		x->cap = cap;
+	}
+	x->at[x->n++] = at_us;
+}
+
+/* ---- one batch */
+
+struct item {
+	struct req *r;
+	struct grant_keys keys;
+	char name[GRANT_NAME_LEN];
+	struct db_vpn_new n;
+	const struct db_node *node;
+	/* the agent's answer */
+	bool added;
+	struct db_ip_address *addrs;
+	size_t n_addrs;
+	char *config;
+};
+
+struct tx1 {
+	struct item **it;
+	size_t n;
+	const char *owner;
+	unsigned lease_ms;
+	struct db_vpn *vpns; /* out, n */
+	struct db_job *jobs; /* out, n */
+};
+
+static int tx1_run(struct db_conn *c, void *userdata)
+{
+	struct tx1 *x = userdata;
+	struct db_vpn_new news[DB_BATCH_MAX];
+	uint64_t ids[DB_BATCH_MAX], nodes[DB_BATCH_MAX];
+	int r;
+
+	/* A rerun after a deadlock starts afresh. */
+	x->vpns = db_vpns_free(x->vpns, x->n);
+	x->jobs = db_jobs_free(x->jobs, x->n);
+	for (size_t i = 0; i < x->n; i++)
+		news[i] = x->it[i]->n;
+	r = db_vpn_create_many_in_tx(c, 0, news, x->n, &x->vpns);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < x->n; i++) {
+		ids[i] = x->vpns[i].id;
+		nodes[i] = x->vpns[i].node_id;
+	}
+	return db_job_insert_running_in_tx(c, ids, nodes, x->n, x->owner, x->lease_ms, &x->jobs);
+}
+
+struct tx2 {
+	const struct db_vpn_activation *a;
+	const uint64_t *job_ids;
+	size_t n;
+	const char *owner;
+	struct db_vpn *vpns; /* out, n */
+};
+
+static int tx2_run(struct db_conn *c, void *userdata)
+{
+	struct tx2 *x = userdata;
+	int r;
+
+	x->vpns = db_vpns_free(x->vpns, x->n);
+	/* Still ours (a lease that ran out may have gone to a worker): then no one else
+	 * activates these configs while we do. */
+	r = db_job_own_many_in_tx(c, x->job_ids, x->n, x->owner);
+	if (r < 0)
+		return r;
+	r = db_vpn_activate_many_in_tx(c, 0, x->a, x->n, &x->vpns);
+	if (r < 0)
+		return r;
+	return db_job_done_many_in_tx(c, x->job_ids, x->n, x->owner);
+}
+
+/* The node with the most room (ties: the lower id), one address taken; NULL if none. */
+static const struct db_node *pick(const struct db_node *nodes, uint64_t *room, size_t n)
+{
+	size_t best = n;
+
+	for (size_t i = 0; i < n; i++)
+		if (room[i] > 0 && (best == n || room[i] > room[best]))
+			best = i;
+	if (best == n)
+		return NULL;
+	room[best]--;
+	return &nodes[best];
+}
+
+/* Everything a batch needs before its first transaction; the items that cannot go are
+ * handed back (PROV_FALLBACK) and dropped from it. */
+static size_t prepare(struct provisioner *p, struct db_conn *c, struct item *it, size_t n,
+                      const struct db_node *nodes, size_t n_nodes)
+{
+	struct ctl_service *s = p->s;
+	struct db_user_brief users[DB_BATCH_MAX];
+	int64_t tids[DB_BATCH_MAX];
+	uint64_t *room = calloc(n_nodes ? n_nodes : 1, sizeof(*room));
+	size_t n_users = 0, k = 0;
+	int r;
+
+	for (size_t i = 0; i < n; i++)
+		tids[i] = it[i].r->tid;
+	r = room ? db_user_list_brief(c, tids, n, users, &n_users) : -ENOMEM;
+	if (r < 0)
+		n_users = 0; /* everyone goes the ordinary way, which answers the error */
+	if (!room)
+		n_nodes = 0;
+	pthread_mutex_lock(&p->lock);
+	for (size_t i = 0; i < n_nodes; i++) {
+		const struct db_node *x = &nodes[i];
+		uint64_t mine;
+
+		if (x->state != NODE_ACTIVE || x->health != NODE_HEALTH_HEALTHY)
+			continue;
+		mine = recent_count(p, x->id, x->last_seen_at_us);
+		room[i] = x->free_addresses > mine ? x->free_addresses - mine : 0;
+	}
+	pthread_mutex_unlock(&p->lock);
+
+	for (size_t i = 0; i < n; i++) {
+		struct item *x = &it[i];
+		const struct db_user_brief *u = NULL;
+
+		for (size_t j = 0; j < n_users; j++)
+			if (users[j].telegram_id == x->r->tid)
+				u = &users[j];
+		x->node = u && u->status == USER_ACTIVE && x->r->g.type == VPN_WIREGUARD
+		              ? pick(nodes, room, n_nodes)
+		              : NULL;
+		if (!x->node || grant_keys_make(s, &x->keys) < 0) {
+			set_state(p, x->r, PROV_FALLBACK);
+			grant_keys_done(&x->keys);
+			continue;
+		}
+		x->r->g.user_id = u->id;
+		grant_vpn_new(s, &x->r->g, x->node->id, &x->keys, x->name, &x->n);
+		if (k != i) {
+			it[k] = *x;
+			/* it[k].n points into x's name and keys: point it at the moved ones */
+			it[k].n.peer_public_key = it[k].keys.pub_b64;
+			if (!x->r->g.name)
+				it[k].n.name = it[k].name;
+			*x = (struct item){0};
+		}
+		k++;
+	}
+	free(room);
+	return k;
+}
+
+static char *strdup_opt(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+/* The agent's part for the items of one node: one call for all of them. */
+static void add_on_node(struct provisioner *p, struct httpc *h, struct item **it, size_t n,
+                        const struct db_node *node, char *err, size_t err_size)
+{
+	struct ctl_service *s = p->s;
+	struct peer_spec specs[DB_BATCH_MAX];
+	struct agent_peer_req reqs[DB_BATCH_MAX];
+	char job_ids[DB_BATCH_MAX][96];
+	struct agent_peer *peers = NULL;
+	struct agent_error aerr = {0};
+	struct node_agent a = {0};
+	size_t n_specs = 0;
+	int r;
+
+	r = node_agent_open(s, node, &a);
+	if (r < 0) {
+		snprintf(err, err_size, "node %s: the agent token does not open: %s", node->name,
+		         strerror(-r));
+		goto out;
+	}
+	for (; n_specs < n; n_specs++) {
+		const struct db_vpn *v = &it[n_specs]->r->vpn;
+
+		r = peer_spec_fill(s, v, &specs[n_specs]);
+		if (r < 0) {
+			snprintf(err, err_size,
+			         "VPN %" PRIu64 ": the preshared key does not open: %s", v->id,
+			         strerror(-r));
+			goto out;
+		}
+		/* As the worker names it (worker.c): a retry by a worker gets this answer. */
+		snprintf(job_ids[n_specs], sizeof(job_ids[n_specs]), "job-%" PRIu64 "-%s",
+		         it[n_specs]->r->job.id, v->peer_public_key);
+		reqs[n_specs] = specs[n_specs].req;
+		reqs[n_specs].addresses = NULL;
+		reqs[n_specs].n_addresses = 0;
+		reqs[n_specs].job_id = job_ids[n_specs];
+	}
+	r = agent_add_peers(h, &a.target, reqs, n, &peers, &aerr);
+	if (r < 0) {
+		snprintf(err, err_size, "node %s: %s%s%s", node->name,
+		         aerr.message[0] ? aerr.message : strerror(-r), aerr.code[0] ? " " : "",
+		         aerr.code);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct item *x = it[i];
+
+		if (!peers[i].public_key ||
+		    strcmp(peers[i].public_key, x->r->vpn.peer_public_key) != 0) {
+			snprintf(err, err_size, "node %s answered for another peer", node->name);
+			continue;
+		}
+		if (addresses_from_peer(&peers[i], &x->addrs, &x->config) < 0) {
+			snprintf(err, err_size, "node %s answered an address we cannot use",
+			         node->name);
+			continue;
+		}
+		x->n_addrs = peers[i].n_addresses;
+		x->added = true;
+	}
+out:
+	agent_peers_free(peers, peers ? n : 0);
+	for (size_t i = 0; i < n_specs; i++)
+		peer_spec_done(&specs[i]);
+	node_agent_close(&a);
+}
+
+/* Gives the jobs of items back to the queue and their requests to the workers. */
+static void hand_off(struct provisioner *p, struct db_conn *c, struct item **it, size_t n,
+                     const char *why)
+{
+	struct ctl_service *s = p->s;
+	uint64_t ids[DB_BATCH_MAX];
+	int r = -ENOTCONN;
+
+	if (n == 0)
+		return;
+	for (size_t i = 0; i < n; i++)
+		ids[i] = it[i]->r->job.id;
+	if (c)
+		r = db_job_release_many(c, ids, n, p->owner, 0, why);
+	svc_log(s, CTL_LOG_INFO, "provision of %zu VPNs (first %" PRIu64 "): %s; %s", n,
+	        it[0]->r->vpn.id, why,
+	        r < 0 ? "their jobs go to the workers when the lease runs out"
+	              : "handed to the workers");
+	for (size_t i = 0; i < n; i++) {
+		atomic_fetch_add(&s->metrics.jobs_retried[JOB_PROVISION], 1);
+		set_state(p, it[i]->r, PROV_HANDED_OFF);
+	}
+	svc_kick_workers(s);
+}
+
+static void activate(struct provisioner *p, struct db_conn *c, struct item **it, size_t n)
+{
+	struct ctl_service *s = p->s;
+	struct db_vpn_activation acts[DB_BATCH_MAX];
+	uint64_t job_ids[DB_BATCH_MAX];
+	struct tx2 x = {acts, job_ids, n, p->owner, NULL};
+	char why[300];
+	int r;
+
+	if (n == 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		acts[i] = (struct db_vpn_activation){it[i]->r->vpn.id, it[i]->config, it[i]->addrs,
+		                                     it[i]->n_addrs};
+		job_ids[i] = it[i]->r->job.id;
+	}
+	r = c ? db_tx_run(c, tx2_run, &x) : -ENOTCONN;
+	if (r < 0) {
+		/* Ended meanwhile, or the database is away: one at a time, the workers sort it out
+		 * (the agent answers them with what it answered us). */
+		snprintf(why, sizeof(why), "activation: %.250s",
+		         c && db_conn_error(c)->message[0] ? db_conn_error(c)->message
+		                                           : strerror(-r));
+		db_vpns_free(x.vpns, n);
+		hand_off(p, c, it, n, why);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		it[i]->r->active = x.vpns[i];
+		memset(&x.vpns[i], 0, sizeof(x.vpns[i]));
+		it[i]->r->job.state = JOB_DONE;
+		atomic_fetch_add(&s->metrics.jobs_done[JOB_PROVISION], 1);
+		svc_job_finished(s, it[i]->r->vpn.id);
+		set_state(p, it[i]->r, PROV_ACTIVE);
+	}
+	db_vpns_free(x.vpns, n);
+}
+
+/* Stage one: the configs and their jobs, committed; then queued for stage two. */
+static void create_batch(struct provisioner *p, struct req **batch, size_t n)
+{
+	struct ctl_service *s = p->s;
+	struct item it[DB_BATCH_MAX] = {0};
+	struct item *go[DB_BATCH_MAX];
+	struct db_node *nodes = NULL;
+	struct db_conn *c = NULL;
+	size_t n_nodes = 0, n_go = 0;
+	struct tx1 x = {0};
+	int r;
+
+	for (size_t i = 0; i < n; i++)
+		it[i].r = batch[i];
+	r = svc_db_acquire(s, &c);
+	if (r == 0)
+		r = db_node_list(c, &nodes, &n_nodes);
+	if (r == 0)
+		n_go = prepare(p, c, it, n, nodes, n_nodes);
+	else
+		for (size_t i = 0; i < n; i++)
+			set_state(p, it[i].r, PROV_FALLBACK);
+	if (n_go == 0)
+		goto out;
+
+	for (size_t i = 0; i < n_go; i++)
+		go[i] = &it[i];
+	x = (struct tx1){go, n_go, p->owner, (unsigned)s->cfg->job_lease_ms, NULL, NULL};
+	r = db_tx_run(c, tx1_run, &x);
+	if (r < 0) {
+		/* A unique key, a user or node that changed, the database: one at a time tells. */
+		svc_log(s, CTL_LOG_DEBUG, "a batch of %zu VPNs goes one at a time: %s", n_go,
+		        db_conn_error(c)->message[0] ? db_conn_error(c)->message : strerror(-r));
+		for (size_t i = 0; i < n_go; i++)
+			set_state(p, go[i]->r, PROV_FALLBACK);
+		goto out;
+	}
+	for (size_t i = 0; i < n_go; i++) {
+		struct req *q = go[i]->r;
+
+		q->vpn = x.vpns[i];
+		memset(&x.vpns[i], 0, sizeof(x.vpns[i]));
+		q->job = x.jobs[i];
+		memset(&x.jobs[i], 0, sizeof(x.jobs[i]));
+		/* Without memory for them the answer names no node and has no config yet. */
+		q->node_name = strdup_opt(go[i]->node->name);
+		q->node_public_key = strdup_opt(go[i]->node->public_key);
+		q->node_endpoint = strdup_opt(go[i]->node->endpoint);
+		set_state(p, q, PROV_CREATED);
+	}
+	pthread_mutex_lock(&p->lock);
+	for (size_t i = 0; i < n_go; i++) {
+		recent_add(p, go[i]->r->vpn.node_id, go[i]->r->vpn.created_at_us);
+		go[i]->r->next = NULL;
+		*p->created_tail = go[i]->r;
+		p->created_tail = &go[i]->r->next;
+	}
+	pthread_cond_signal(&p->created);
+	pthread_mutex_unlock(&p->lock);
+out:
+	db_vpns_free(x.vpns, x.n);
+	db_jobs_free(x.jobs, x.n);
+	for (size_t i = 0; i < n; i++)
+		grant_keys_done(&it[i].keys);
+	db_nodes_free(nodes, n_nodes);
+	db_release(c);
+}
+
+static int item_cmp(const void *a, const void *b)
+{
+	uint64_t x = (*(struct item *const *)a)->r->vpn.id,
+	         y = (*(struct item *const *)b)->r->vpn.id;
+
+	return (x % 16 > y % 16) - (x % 16 < y % 16);
+}
+
+/* Stage two: the agents' part, one call per node, then the activations in one
+ * transaction. Takes every config created meanwhile, by any number of stage-one batches. */
+static void carry_batch(struct provisioner *p, struct httpc **h, struct req **batch, size_t n)
+{
+	struct ctl_service *s = p->s;
+	struct item it[DB_BATCH_MAX] = {0};
+	struct item *ok[DB_BATCH_MAX], *bad[DB_BATCH_MAX];
+	struct db_node *nodes = NULL;
+	struct db_conn *c = NULL;
+	size_t n_nodes = 0, n_ok = 0, n_bad = 0;
+	int r;
+
+	r = svc_db_acquire(s, &c);
+	if (r == 0)
+		r = db_node_list(c, &nodes, &n_nodes);
+	c = db_release(c);
+	for (size_t i = 0; i < n; i++) {
+		it[i].r = batch[i];
+		for (size_t j = 0; r == 0 && j < n_nodes; j++)
+			if (nodes[j].id == batch[i]->vpn.node_id)
+				it[i].node = &nodes[j];
+		if (!it[i].node)
+			bad[n_bad++] = &it[i];
+	}
+	if (n_bad) {
+		if (svc_db_acquire(s, &c) < 0)
+			c = NULL;
+		hand_off(p, c, bad, n_bad, r < 0 ? "reading the nodes" : "the node is gone");
+		n_bad = 0;
+	}
+	if (!*h && worker_agent_httpc_new(s, h) < 0) {
+		for (size_t i = 0; i < n; i++)
+			if (it[i].node)
+				bad[n_bad++] = &it[i];
+		if (!c && svc_db_acquire(s, &c) < 0)
+			c = NULL;
+		hand_off(p, c, bad, n_bad, "no HTTP client");
+		goto out;
+	}
+	/* One agent call per node. */
+	for (size_t i = 0; i < n_nodes; i++) {
+		struct item *mine[DB_BATCH_MAX];
+		char err[512] = "";
+		size_t m = 0;
+
+		for (size_t j = 0; j < n; j++)
+			if (it[j].node == &nodes[i])
+				mine[m++] = &it[j];
+		if (m == 0)
+			continue;
+		add_on_node(p, *h, mine, m, &nodes[i], err, sizeof(err));
+		n_bad = 0;
+		for (size_t j = 0; j < m; j++) {
+			if (mine[j]->added)
+				ok[n_ok++] = mine[j];
+			else
+				bad[n_bad++] = mine[j];
+		}
+		if (n_bad) {
+			if (!c && svc_db_acquire(s, &c) < 0)
+				c = NULL;
+			hand_off(p, c, bad, n_bad, err[0] ? err : "the agent did not add it");
+		}
+	}
+	if (n_ok) {
+		if (!c && svc_db_acquire(s, &c) < 0)
+			c = NULL;
+		/* In one order for every batch, so that two of them lock the configs' status
+		 * counters in the same order. */
+		qsort(ok, n_ok, sizeof(*ok), item_cmp);
+		activate(p, c, ok, n_ok);
+	}
+out:
+	for (size_t i = 0; i < n; i++) {
+		free(it[i].addrs);
+		free(it[i].config);
+	}
+	db_nodes_free(nodes, n_nodes);
+	db_release(c);
+}
+
+static void *creator_main(void *arg)
+{
+	struct provisioner *p = arg;
+
+	for (;;) {
+		struct req *batch[DB_BATCH_MAX];
+		size_t n = 0;
+
+		pthread_mutex_lock(&p->lock);
+		while (!p->head && !p->stopping)
+			pthread_cond_wait(&p->queued, &p->lock);
+		/* Stopping: what was queued still goes through. */
+		if (!p->head) {
+			p->creators--;
+			pthread_cond_broadcast(&p->created);
+			pthread_mutex_unlock(&p->lock);
+			break;
+		}
+		while (p->head && n < DB_BATCH_MAX) {
+			batch[n++] = p->head;
+			p->head = p->head->next;
+		}
+		if (!p->head)
+			p->tail = &p->head;
+		pthread_mutex_unlock(&p->lock);
+		create_batch(p, batch, n);
+	}
+	return NULL;
+}
+
+static void *carrier_main(void *arg)
+{
+	struct provisioner *p = arg;
+	struct httpc *h = NULL;
+
+	for (;;) {
+		struct req *batch[DB_BATCH_MAX];
+		size_t n = 0;
+
+		pthread_mutex_lock(&p->lock);
+		while (!p->created_head && p->creators > 0)
+			pthread_cond_wait(&p->created, &p->lock);
+		/* The creators are gone: nothing more comes. */
+		if (!p->created_head) {
+			pthread_mutex_unlock(&p->lock);
+			break;
+		}
+		while (p->created_head && n < DB_BATCH_MAX) {
+			batch[n++] = p->created_head;
+			p->created_head = p->created_head->next;
+		}
+		if (!p->created_head)
+			p->created_tail = &p->created_head;
+		pthread_mutex_unlock(&p->lock);
+		carry_batch(p, &h, batch, n);
+	}
+	httpc_free(h);
+	return NULL;
+}
+
+int prov_start(struct ctl_service *s, unsigned creators, unsigned carriers)
+{
+	struct provisioner *p = calloc(1, sizeof(*p));
+	pthread_condattr_t ca;
+	int r = 0;
+
+	if (!p)
+		return -ENOMEM;
+	p->s = s;
+	p->tail = &p->head;
+	p->created_tail = &p->created_head;
+	snprintf(p->owner, sizeof(p->owner), "%s:prov", s->owner);
+	p->threads = calloc(creators + carriers + 1, sizeof(*p->threads));
+	if (!p->threads) {
+		free(p);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->queued, NULL);
+	pthread_cond_init(&p->created, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->changed, &ca);
+	pthread_condattr_destroy(&ca);
+	s->prov = p;
+	for (unsigned i = 0; r == 0 && i < creators + carriers; i++) {
+		bool creator = i < creators;
+
+		pthread_mutex_lock(&p->lock);
+		p->creators += creator;
+		pthread_mutex_unlock(&p->lock);
+		r = -pthread_create(&p->threads[p->n_threads], NULL,
+		                    creator ? creator_main : carrier_main, p);
+		if (r == 0) {
+			p->n_threads++;
+		} else {
+			pthread_mutex_lock(&p->lock);
+			p->creators -= creator;
+			pthread_mutex_unlock(&p->lock);
+		}
+	}
+	if (r < 0)
+		prov_stop(s);
+	return r;
+}
+
+void prov_stop(struct ctl_service *s)
+{
+	struct provisioner *p = s->prov;
+
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->stopping = true;
+	pthread_cond_broadcast(&p->queued);
+	pthread_mutex_unlock(&p->lock);
+	for (unsigned i = 0; i < p->n_threads; i++)
+		pthread_join(p->threads[i], NULL);
+	for (size_t i = 0; i < p->n_recent; i++)
+		free(p->recent[i].at);
+	free(p->recent);
+	free(p->threads);
+	pthread_cond_destroy(&p->queued);
+	pthread_cond_destroy(&p->created);
+	pthread_cond_destroy(&p->changed);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+	s->prov = NULL;
+}
+
+int prov_submit(struct ctl_service *s, int64_t tid, const struct grant_request *g,
+                struct prov_req **ret)
+{
+	struct provisioner *p = s->prov;
+	struct req *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return -ENOMEM;
+	r->tid = tid;
+	r->g = *g;
+	r->refs = 2;
+	pthread_mutex_lock(&p->lock);
+	if (p->stopping || p->creators == 0 || atomic_load(&s->stopping)) {
+		r->state = PROV_FALLBACK;
+		r->refs = 1;
+	} else {
+		*p->tail = r;
+		p->tail = &r->next;
+		pthread_cond_signal(&p->queued);
+	}
+	pthread_mutex_unlock(&p->lock);
+	*ret = &r->pub;
+	return 0;
+}
+
+enum prov_state prov_wait(struct ctl_service *s, struct prov_req *pr, bool final,
+                          int64_t deadline_ms)
+{
+	struct provisioner *p = s->prov;
+	struct req *r = (struct req *)pr;
+	enum prov_state st;
+
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		st = r->state;
+		if (st != PROV_QUEUED && (!final || st != PROV_CREATED))
+			break;
+		if (st == PROV_CREATED && now_ms() >= deadline_ms)
+			break;
+		if (st == PROV_QUEUED) {
+			pthread_cond_wait(&p->changed, &p->lock);
+		} else {
+			struct timespec ts = {deadline_ms / 1000, (deadline_ms % 1000) * 1000000};
+
+			pthread_cond_timedwait(&p->changed, &p->lock, &ts);
+		}
+	}
+	pthread_mutex_unlock(&p->lock);
+	return st;
+}
+
+void prov_put(struct ctl_service *s, struct prov_req *pr)
+{
+	struct provisioner *p = s->prov;
+
+	if (!pr)
+		return;
+	pthread_mutex_lock(&p->lock);
+	req_unref_locked((struct req *)pr);
+	pthread_mutex_unlock(&p->lock);
+}

@@ -1053,11 +1053,15 @@ static int vpn_batched_answer(struct ctl_service *s, const struct prov_req *pr, 
                               json_t **ret, unsigned *ret_status)
 {
 	const struct db_vpn *v = st == PROV_ACTIVE ? pr->active : pr->vpn;
-	json_t *j = apijson_vpn(v, tid, pr->node_name, pr->job);
+	struct db_job job = *pr->job; /* shallow: apijson_vpn shows its id and state */
+	json_t *j;
 	char *text = NULL;
 	size_t len = 0;
 	int r = 0;
 
+	if (st == PROV_ACTIVE)
+		job.state = JOB_DONE;
+	j = apijson_vpn(v, tid, pr->node_name, &job);
 	if (!j)
 		return -ENOMEM;
 	*ret_status = 201;

@@ -503,30 +503,6 @@ out:
 	return r;
 }
 
-static int id_count_row(const struct db_row *row, void *userdata)
-{
-	(void)row;
-	++*(size_t *)userdata;
-	return 0;
-}
-
-int db_job_own_many_in_tx(struct db_conn *c, const uint64_t *ids, size_t n, const char *owner)
-{
-	struct db_param p[DB_BATCH_MAX + 1];
-	size_t found = 0;
-	int r;
-
-	if (n == 0 || n > DB_BATCH_MAX || !text_fits(owner, JOB_OWNER_MAX))
-		return -EINVAL;
-	for (size_t i = 0; i < DB_BATCH_MAX; i++)
-		p[i] = i < n ? DB_UINT(ids[i]) : DB_NULL;
-	p[DB_BATCH_MAX] = DB_TEXT(owner);
-	r = db_query(c, DB_STMT_BATCH_JOBS_OWNED, p, ARRAY_SIZE(p), id_count_row, &found, NULL);
-	if (r < 0)
-		return r;
-	return found == n ? 0 : -ESTALE;
-}
-
 int db_job_done_many_in_tx(struct db_conn *c, const uint64_t *ids, size_t n, const char *owner)
 {
 	struct db_param p[3 * DB_BATCH_MAX];

@@ -111,12 +111,9 @@ int db_job_insert_running_in_tx(struct db_conn *c, const uint64_t *vpn_ids,
                                 const uint64_t *node_ids, size_t n, const char *owner,
                                 unsigned lease_ms, struct db_job **ret_jobs);
 
-/* Inside the caller's transaction: locks the n jobs (DB_BATCH_MAX at most) until it ends;
- * -ESTALE unless every one is running under owner. */
-int db_job_own_many_in_tx(struct db_conn *c, const uint64_t *ids, size_t n, const char *owner);
-
 /* Batched db_job_done (no result) inside the caller's transaction, for jobs the caller
- * holds with db_job_own_many_in_tx (a bulk UPDATE's affected-row count cannot tell). */
+ * holds locked and knows to be its own (db_vpn_activate_many_in_tx checks and locks them):
+ * a bulk UPDATE's affected-row count cannot tell. */
 int db_job_done_many_in_tx(struct db_conn *c, const uint64_t *ids, size_t n, const char *owner);
 
 /* Batched running(owner) -> pending, due after delay_ms, with error as last_error, in a

@@ -767,10 +767,15 @@ const struct db_stmt_def db_stmts[DB_STMT__COUNT] = {
                                       "VALUES (?, 'status.rebuild', '{}')",
                                       0},
 
-    /* (telegram_id x DB_BATCH_MAX) -> id, telegram_id, status of the users that exist */
+    /*
+     * (telegram_id x DB_BATCH_MAX) -> id, telegram_id, status of the users that exist,
+     * share-locked until the transaction ends: a ban (DB_STMT_USER_SET_STATUS) waits for
+     * the batch's commit and then revokes what it created, as DB_STMT_VPN_CREATE's guard
+     * ensures one at a time.
+     */
     [DB_STMT_BATCH_USERS] = {"batch_users",
                              "SELECT id, telegram_id, status FROM users WHERE telegram_id IN ("
-                             Q32 ")",
+                             Q32 ") LOCK IN SHARE MODE",
                              DB_STMT_RETRY_SAFE},
     /* ((node_id, peer_public_key) x DB_BATCH_MAX) -> VPN_COLUMNS (unique key
      * vpn_configs_node_peer) */
@@ -778,11 +783,6 @@ const struct db_stmt_def db_stmts[DB_STMT__COUNT] = {
                                    "SELECT " VPN_COLUMNS " FROM vpn_configs "
                                    "WHERE (node_id, peer_public_key) IN (" P32 ")",
                                    DB_STMT_RETRY_SAFE},
-    /* (id x DB_BATCH_MAX) -> VPN_COLUMNS */
-    [DB_STMT_BATCH_VPNS_BY_ID] = {"batch_vpns_by_id",
-                                  "SELECT " VPN_COLUMNS " FROM vpn_configs WHERE id IN (" Q32
-                                  ")",
-                                  DB_STMT_RETRY_SAFE},
     /*
      * (node_id, vpn_config_id, idempotency_key, owner, lease microseconds): a provision job
      * claimed by its creator from the start, as DB_STMT_JOB_CLAIM_TAKE would leave it; a
@@ -800,23 +800,25 @@ const struct db_stmt_def db_stmts[DB_STMT__COUNT] = {
                                    Q32 ") AND kind = 'provision'",
                                    DB_STMT_RETRY_SAFE},
     /*
-     * (user id x DB_BATCH_MAX) -> the ids of those that are active, share-locked until the
-     * transaction ends: a ban (DB_STMT_USER_SET_STATUS) waits for the batch's commit and
-     * then revokes what it created, as DB_STMT_VPN_CREATE's guard ensures one at a time.
+     * (job id x DB_BATCH_MAX, owner) -> the ids of those provision jobs that still run under
+     * owner and whose configs are still pending; jobs and configs locked. By the primary
+     * key: through jobs_state_id the scan would gap-lock the range where new running jobs
+     * go, and a batch creating them would deadlock with this one.
      */
-    [DB_STMT_BATCH_USERS_LOCK] = {"batch_users_lock",
-                                  "SELECT id FROM users FORCE INDEX (PRIMARY) WHERE id IN ("
-                                  Q32 ") AND status = 'active' LOCK IN SHARE MODE",
-                                  DB_STMT_RETRY_SAFE},
-    /* (id x DB_BATCH_MAX, owner) -> the ids of those running under owner, locked. By the
-     * primary key: through jobs_state_id the scan would gap-lock the range where new
-     * running jobs go, and a batch creating them would deadlock with this one. */
-    [DB_STMT_BATCH_JOBS_OWNED] = {"batch_jobs_owned",
-                                  "SELECT id FROM jobs FORCE INDEX (PRIMARY) WHERE id IN (" Q32
-                                  ") AND state = 'running' AND claimed_by = ? FOR UPDATE",
-                                  DB_STMT_RETRY_SAFE},
-    /* DB_STMT_VPN_CREATE's parameters, without its guard (the caller holds
-     * DB_STMT_BATCH_USERS_LOCK and chose active nodes) */
+    [DB_STMT_BATCH_PROVISIONS_OPEN] = {"batch_provisions_open",
+                                       "SELECT j.id FROM jobs j FORCE INDEX (PRIMARY) "
+                                       "JOIN vpn_configs v ON v.id = j.vpn_config_id "
+                                       "WHERE j.id IN (" Q32 ") AND j.state = 'running' "
+                                       "AND j.claimed_by = ? AND v.status = 'pending' FOR UPDATE",
+                                       DB_STMT_RETRY_SAFE},
+    /* (activated_at, config, id): DB_STMT_VPN_ACTIVATE with the caller's time, which it
+     * then knows without reading the row back */
+    [DB_STMT_BATCH_VPN_ACTIVATE] = {"batch_vpn_activate",
+                                    "UPDATE vpn_configs SET status = 'active', activated_at = ?, "
+                                    "config = ? WHERE id = ? AND status = 'pending'",
+                                    0},
+    /* DB_STMT_VPN_CREATE's parameters, without its guard (the caller holds the users
+     * share-locked by DB_STMT_BATCH_USERS and chose active nodes) */
     [DB_STMT_BATCH_VPN_INSERT] = {"batch_vpn_insert",
                                   "INSERT INTO vpn_configs (type, name, config, "
                                   "peer_public_key, private_key_enc, preshared_key_enc, is_trial, "

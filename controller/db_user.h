@@ -50,7 +50,8 @@ struct db_user_brief {
 };
 /*
  * The users of up to DB_BATCH_MAX Telegram ids, those that exist, in any order, into
- * ret (room for n).
+ * ret (room for n); inside a transaction they stay share-locked until it ends (a status
+ * change waits for it).
  */
 int db_user_list_brief(struct db_conn *c, const int64_t *telegram_ids, size_t n,
                        struct db_user_brief *ret, size_t *ret_n);

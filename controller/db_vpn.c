@@ -324,41 +324,11 @@ static bool match_key(const struct db_vpn *v, size_t i, const void *want)
 	       strcmp(v->peer_public_key, n[i].peer_public_key) == 0;
 }
 
-static bool match_id(const struct db_vpn *v, size_t i, const void *want)
-{
-	const struct db_vpn_activation *a = want;
-
-	return v->id == a[i].id;
-}
-
 static int count_row(const struct db_row *row, void *userdata)
 {
 	(void)row;
 	++*(size_t *)userdata;
 	return 0;
-}
-
-/* Share-locks the users of the n configs; -ESTALE unless every one is active. */
-static int lock_users(struct db_conn *c, const struct db_vpn_new *n, size_t count)
-{
-	struct db_param p[DB_BATCH_MAX];
-	size_t k = 0, found = 0;
-	int r;
-
-	for (size_t i = 0; i < count; i++) {
-		bool seen = false;
-
-		for (size_t j = 0; j < k && !seen; j++)
-			seen = p[j].u == n[i].user_id;
-		if (!seen)
-			p[k++] = DB_UINT(n[i].user_id);
-	}
-	for (size_t i = k; i < DB_BATCH_MAX; i++)
-		p[i] = DB_NULL;
-	r = db_query(c, DB_STMT_BATCH_USERS_LOCK, p, DB_BATCH_MAX, count_row, &found, NULL);
-	if (r < 0)
-		return r;
-	return found == k ? 0 : -ESTALE;
 }
 
 int db_vpn_create_many_in_tx(struct db_conn *c, uint64_t actor_id, const struct db_vpn_new *n,
@@ -380,9 +350,6 @@ int db_vpn_create_many_in_tx(struct db_conn *c, uint64_t actor_id, const struct 
 		r = -ENOMEM;
 		goto out;
 	}
-	r = lock_users(c, n, count);
-	if (r < 0)
-		goto out;
 	for (size_t i = 0; i < count; i++) {
 		const struct db_vpn_new *x = &n[i];
 		struct db_param *row = &p[i * NP];
@@ -467,24 +434,23 @@ static int ip_seen_row(const struct db_row *row, void *userdata)
 
 int db_vpn_activate_many_in_tx(struct db_conn *c, uint64_t actor_id,
                                const struct db_vpn_activation *a, size_t count,
-                               struct db_vpn **ret_vpns)
+                               const char *owner, int64_t at_us)
 {
 	enum { NI = 6, NAI = 6, NAA = 4 };
 	struct db_param *act = NULL, *ips = NULL, *aips = NULL, aact[NAA * DB_BATCH_MAX],
-	                ids[DB_BATCH_MAX];
+	                ids[DB_BATCH_MAX], jobs[DB_BATCH_MAX + 1];
 	struct ips_seen seen = {0};
-	struct db_vpn *vpns = NULL;
-	size_t n_ips = 0, k = 0;
+	size_t n_ips = 0, k = 0, open = 0;
 	int r;
 
-	if (count == 0 || count > DB_BATCH_MAX)
+	if (count == 0 || count > DB_BATCH_MAX || !owner)
 		return -EINVAL;
 	for (size_t i = 0; i < count; i++) {
-		if (a[i].n_addresses && !a[i].addresses)
+		if (!a[i].vpn || (a[i].n_addresses && !a[i].addresses))
 			return -EINVAL;
 		n_ips += a[i].n_addresses;
 	}
-	act = calloc(count * 2, sizeof(*act));
+	act = calloc(count * 3, sizeof(*act));
 	ips = calloc(n_ips ? n_ips * NI : 1, sizeof(*ips));
 	aips = calloc(n_ips ? n_ips * NAI : 1, sizeof(*aips));
 	seen.v = calloc(n_ips ? n_ips : 1, sizeof(*seen.v));
@@ -493,33 +459,27 @@ int db_vpn_activate_many_in_tx(struct db_conn *c, uint64_t actor_id,
 		r = -ENOMEM;
 		goto out;
 	}
-	for (size_t i = 0; i < count; i++) {
-		act[2 * i] = db_record_opt_text(a[i].config);
-		act[2 * i + 1] = DB_UINT(a[i].id);
+	for (size_t i = 0; i < DB_BATCH_MAX; i++) {
+		jobs[i] = i < count ? DB_UINT(a[i].job_id) : DB_NULL;
+		ids[i] = i < count ? DB_UINT(a[i].vpn->id) : DB_NULL;
 	}
-	/*
-	 * The guarded UPDATEs first: the rows are ours (X-locked) for what follows. A bulk
-	 * statement's affected-row count includes what the status-counter triggers changed, so
-	 * the rows read afterwards tell whether every guard matched: each must be active, and
-	 * only its provision (the caller's) activates a config.
-	 */
-	r = db_exec_bulk(c, DB_STMT_VPN_ACTIVATE, act, 2, count, NULL);
+	jobs[DB_BATCH_MAX] = DB_TEXT(owner);
+	/* A bulk UPDATE's affected-row count includes the status-counter triggers' rows, so
+	 * the guards are checked here, under locks, instead. */
+	r = db_query(c, DB_STMT_BATCH_PROVISIONS_OPEN, jobs, ARRAY_SIZE(jobs), count_row, &open,
+	             NULL);
 	if (r < 0)
 		goto out;
-	for (size_t i = 0; i < DB_BATCH_MAX; i++)
-		ids[i] = i < count ? DB_UINT(a[i].id) : DB_NULL;
-	r = read_batch(c, DB_STMT_BATCH_VPNS_BY_ID, ids, ARRAY_SIZE(ids), count, match_id, a,
-	               &vpns);
-	if (r < 0)
+	if (open != count) {
+		r = -ESTALE;
 		goto out;
+	}
 	for (size_t i = 0; i < count; i++) {
-		const struct db_vpn *v = &vpns[i];
+		const struct db_vpn *v = a[i].vpn;
 
-		if (v->status != VPN_ACTIVE) {
-			r = -ESTALE;
-			goto out;
-		}
-
+		act[3 * i] = DB_TIME(at_us);
+		act[3 * i + 1] = db_record_opt_text(a[i].config);
+		act[3 * i + 2] = DB_UINT(v->id);
 		for (size_t j = 0; j < a[i].n_addresses; j++, k++) {
 			struct db_param *row = &ips[k * NI];
 
@@ -535,6 +495,9 @@ int db_vpn_activate_many_in_tx(struct db_conn *c, uint64_t actor_id,
 		aact[i * NAA + 2] = DB_UINT(v->id);
 		aact[i * NAA + 3] = DB_UINT(a[i].n_addresses);
 	}
+	r = db_exec_bulk(c, DB_STMT_BATCH_VPN_ACTIVATE, act, 3, count, NULL);
+	if (r < 0)
+		goto out;
 	if (n_ips) {
 		r = db_exec_bulk(c, DB_STMT_BATCH_IP_INSERT, ips, NI, n_ips, NULL);
 		if (r < 0)
@@ -557,12 +520,7 @@ int db_vpn_activate_many_in_tx(struct db_conn *c, uint64_t actor_id,
 			goto out;
 	}
 	r = db_exec_bulk(c, DB_STMT_BATCH_AUDIT_ACTIVATE, aact, NAA, count, NULL);
-	if (r < 0)
-		goto out;
-	*ret_vpns = vpns;
-	vpns = NULL;
 out:
-	db_vpns_free(vpns, count);
 	free(act);
 	free(ips);
 	free(aips);

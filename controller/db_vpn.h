@@ -87,30 +87,34 @@ int db_vpn_create_in_tx(struct db_conn *c, uint64_t actor_id, const struct db_vp
 /*
  * Batched creation (the provisioner, DB_BATCH_MAX at most, each with a peer key), inside
  * the caller's transaction: the configs and their audit rows; *ret_vpns (count configs,
- * in the order of n) are the rows as stored. -ESTALE: a user or node was no longer active
- * and not every config was inserted; -EEXIST: a unique key refused one (a live trial, an
- * Idempotency-Key, a peer key). Either way the caller rolls back and takes the requests
- * one at a time, which tells them apart.
+ * in the order of n) are the rows as stored. Unlike db_vpn_create_in_tx this does not
+ * check that the users and nodes are active: the caller has read the users share-locked
+ * in this transaction (db_user_list_brief) and chose active nodes. -EEXIST: a unique key
+ * refused one (a live trial, an Idempotency-Key, a peer key): the caller rolls back and
+ * takes the requests one at a time, which tells them apart.
  */
 int db_vpn_create_many_in_tx(struct db_conn *c, uint64_t actor_id, const struct db_vpn_new *n,
                              size_t count, struct db_vpn **ret_vpns);
 
 struct db_vpn_activation {
-	uint64_t id;
-	const char *config; /* the stored config JSON from now on */
+	const struct db_vpn *vpn; /* as created, pending */
+	uint64_t job_id;          /* its provision job, running under the caller's owner */
+	const char *config;       /* the stored config JSON from now on */
 	const struct db_ip_address *addresses;
 	size_t n_addresses;
 };
 
 /*
- * Batched db_vpn_activate inside the caller's transaction: every config pending -> active
- * with its addresses and the audit rows; *ret_vpns (count, in the order of a) the rows
- * afterwards. -ESTALE: some config was no longer pending (ended meanwhile): the caller
- * rolls back and takes them one at a time.
+ * Batched db_vpn_activate inside the caller's transaction, for the provisioner's own jobs:
+ * locks every job and config, then each config pending -> active (activated_at = at_us)
+ * with its addresses and the audit rows of the one-at-a-time way. -ESTALE, with nothing
+ * changed, if some config is no longer pending (ended meanwhile) or some job no longer
+ * runs under owner (its lease ran out and a worker took it): the caller rolls back and
+ * leaves them to the workers. The caller ends the jobs (db_job_done_many_in_tx).
  */
 int db_vpn_activate_many_in_tx(struct db_conn *c, uint64_t actor_id,
                                const struct db_vpn_activation *a, size_t count,
-                               struct db_vpn **ret_vpns);
+                               const char *owner, int64_t at_us);
 
 /*
  * pending -> active, recording the n addresses the agent allocated (db_ip.h) in the same

@@ -180,43 +180,12 @@ struct item {
 	char *config;
 };
 
-struct tx1 {
-	struct item **it;
-	size_t n;
-	const char *owner;
-	unsigned lease_ms;
-	struct db_vpn *vpns; /* out, n */
-	struct db_job *jobs; /* out, n */
-};
-
-static int tx1_run(struct db_conn *c, void *userdata)
-{
-	struct tx1 *x = userdata;
-	struct db_vpn_new news[DB_BATCH_MAX];
-	uint64_t ids[DB_BATCH_MAX], nodes[DB_BATCH_MAX];
-	int r;
-
-	/* A rerun after a deadlock starts afresh. */
-	x->vpns = db_vpns_free(x->vpns, x->n);
-	x->jobs = db_jobs_free(x->jobs, x->n);
-	for (size_t i = 0; i < x->n; i++)
-		news[i] = x->it[i]->n;
-	r = db_vpn_create_many_in_tx(c, 0, news, x->n, &x->vpns);
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < x->n; i++) {
-		ids[i] = x->vpns[i].id;
-		nodes[i] = x->vpns[i].node_id;
-	}
-	return db_job_insert_running_in_tx(c, ids, nodes, x->n, x->owner, x->lease_ms, &x->jobs);
-}
-
 struct tx2 {
 	const struct db_vpn_activation *a;
 	const uint64_t *job_ids;
 	size_t n;
 	const char *owner;
-	struct db_vpn *vpns; /* out, n */
+	int64_t at_us;
 };
 
 static int tx2_run(struct db_conn *c, void *userdata)
@@ -224,16 +193,50 @@ static int tx2_run(struct db_conn *c, void *userdata)
 	struct tx2 *x = userdata;
 	int r;
 
-	x->vpns = db_vpns_free(x->vpns, x->n);
-	/* Still ours (a lease that ran out may have gone to a worker): then no one else
-	 * activates these configs while we do. */
-	r = db_job_own_many_in_tx(c, x->job_ids, x->n, x->owner);
-	if (r < 0)
-		return r;
-	r = db_vpn_activate_many_in_tx(c, 0, x->a, x->n, &x->vpns);
+	r = db_vpn_activate_many_in_tx(c, 0, x->a, x->n, x->owner, x->at_us);
 	if (r < 0)
 		return r;
 	return db_job_done_many_in_tx(c, x->job_ids, x->n, x->owner);
+}
+
+static int dup_text(const char *s, char **ret)
+{
+	*ret = s ? strdup(s) : NULL;
+	return s && !*ret ? -ENOMEM : 0;
+}
+
+static int dup_blob(const uint8_t *p, size_t len, uint8_t **ret)
+{
+	*ret = p ? malloc(len ? len : 1) : NULL;
+	if (p && !*ret)
+		return -ENOMEM;
+	if (p)
+		memcpy(*ret, p, len);
+	return 0;
+}
+
+/* The row db_vpn_activate_many_in_tx left: v as created, active since at_us with config. */
+static int active_row(const struct db_vpn *v, const char *config, int64_t at_us, struct db_vpn *ret)
+{
+	struct db_vpn a = *v;
+	int r;
+
+	a.name = a.config = a.peer_public_key = a.extra = NULL;
+	a.private_key_enc = a.preshared_key_enc = NULL;
+	if ((r = dup_text(v->name, &a.name)) < 0 || (r = dup_text(config, &a.config)) < 0 ||
+	    (r = dup_text(v->peer_public_key, &a.peer_public_key)) < 0 ||
+	    (r = dup_text(v->extra, &a.extra)) < 0 ||
+	    (r = dup_blob(v->private_key_enc, v->private_key_enc_len, &a.private_key_enc)) < 0 ||
+	    (r = dup_blob(v->preshared_key_enc, v->preshared_key_enc_len, &a.preshared_key_enc)) <
+	        0) {
+		db_vpn_clear(&a);
+		return r;
+	}
+	a.status = VPN_ACTIVE;
+	a.activated_at_us = at_us;
+	a.updated_at_us = at_us;
+	*ret = a;
+	return 0;
 }
 
 /* The node with the most room (ties: the lower id), one address taken; NULL if none. */
@@ -250,10 +253,13 @@ static const struct db_node *pick(const struct db_node *nodes, uint64_t *room, s
 	return &nodes[best];
 }
 
-/* Everything a batch needs before its first transaction; the items that cannot go are
- * handed back (PROV_FALLBACK) and dropped from it. */
-static size_t prepare(struct provisioner *p, struct db_conn *c, struct item *it, size_t n,
-                      const struct db_node *nodes, size_t n_nodes)
+/*
+ * Inside the first transaction: the users of the items (share-locked, so that a ban waits
+ * for this batch and then revokes what it made) and a node for each; the items that can
+ * go, with their configs' rows, into go. The others stay with node NULL.
+ */
+static int assign(struct provisioner *p, struct db_conn *c, struct item *it, size_t n,
+                  const struct db_node *nodes, size_t n_nodes, struct item **go, size_t *ret_n_go)
 {
 	struct ctl_service *s = p->s;
 	struct db_user_brief users[DB_BATCH_MAX];
@@ -262,13 +268,15 @@ static size_t prepare(struct provisioner *p, struct db_conn *c, struct item *it,
 	size_t n_users = 0, k = 0;
 	int r;
 
-	for (size_t i = 0; i < n; i++)
-		tids[i] = it[i].r->tid;
-	r = room ? db_user_list_brief(c, tids, n, users, &n_users) : -ENOMEM;
-	if (r < 0)
-		n_users = 0; /* everyone goes the ordinary way, which answers the error */
 	if (!room)
-		n_nodes = 0;
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		tids[i] = it[i].r->tid;
+		it[i].node = NULL;
+	}
+	r = db_user_list_brief(c, tids, n, users, &n_users);
+	if (r < 0)
+		goto out;
 	pthread_mutex_lock(&p->lock);
 	for (size_t i = 0; i < n_nodes; i++) {
 		const struct db_node *x = &nodes[i];
@@ -280,7 +288,6 @@ static size_t prepare(struct provisioner *p, struct db_conn *c, struct item *it,
 		room[i] = x->free_addresses > mine ? x->free_addresses - mine : 0;
 	}
 	pthread_mutex_unlock(&p->lock);
-
 	for (size_t i = 0; i < n; i++) {
 		struct item *x = &it[i];
 		const struct db_user_brief *u = NULL;
@@ -288,28 +295,20 @@ static size_t prepare(struct provisioner *p, struct db_conn *c, struct item *it,
 		for (size_t j = 0; j < n_users; j++)
 			if (users[j].telegram_id == x->r->tid)
 				u = &users[j];
-		x->node = u && u->status == USER_ACTIVE && x->r->g.type == VPN_WIREGUARD
-		              ? pick(nodes, room, n_nodes)
-		              : NULL;
-		if (!x->node || grant_keys_make(s, &x->keys) < 0) {
-			set_state(p, x->r, PROV_FALLBACK);
-			grant_keys_done(&x->keys);
+		if (!x->keys.priv_enc || !u || u->status != USER_ACTIVE ||
+		    x->r->g.type != VPN_WIREGUARD)
 			continue;
-		}
+		x->node = pick(nodes, room, n_nodes);
+		if (!x->node)
+			continue;
 		x->r->g.user_id = u->id;
 		grant_vpn_new(s, &x->r->g, x->node->id, &x->keys, x->name, &x->n);
-		if (k != i) {
-			it[k] = *x;
-			/* it[k].n points into x's name and keys: point it at the moved ones */
-			it[k].n.peer_public_key = it[k].keys.pub_b64;
-			if (!x->r->g.name)
-				it[k].n.name = it[k].name;
-			*x = (struct item){0};
-		}
-		k++;
+		go[k++] = x;
 	}
+	*ret_n_go = k;
+out:
 	free(room);
-	return k;
+	return r;
 }
 
 static char *strdup_opt(const char *s)
@@ -415,15 +414,15 @@ static void activate(struct provisioner *p, struct db_conn *c, struct item **it,
 	struct ctl_service *s = p->s;
 	struct db_vpn_activation acts[DB_BATCH_MAX];
 	uint64_t job_ids[DB_BATCH_MAX];
-	struct tx2 x = {acts, job_ids, n, p->owner, NULL};
+	struct tx2 x = {acts, job_ids, n, p->owner, db_now_us()};
 	char why[300];
 	int r;
 
 	if (n == 0)
 		return;
 	for (size_t i = 0; i < n; i++) {
-		acts[i] = (struct db_vpn_activation){it[i]->r->vpn.id, it[i]->config, it[i]->addrs,
-		                                     it[i]->n_addrs};
+		acts[i] = (struct db_vpn_activation){&it[i]->r->vpn, it[i]->r->job.id,
+		                                     it[i]->config, it[i]->addrs, it[i]->n_addrs};
 		job_ids[i] = it[i]->r->job.id;
 	}
 	r = c ? db_tx_run(c, tx2_run, &x) : -ENOTCONN;
@@ -433,19 +432,59 @@ static void activate(struct provisioner *p, struct db_conn *c, struct item **it,
 		snprintf(why, sizeof(why), "activation: %.250s",
 		         c && db_conn_error(c)->message[0] ? db_conn_error(c)->message
 		                                           : strerror(-r));
-		db_vpns_free(x.vpns, n);
 		hand_off(p, c, it, n, why);
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
-		it[i]->r->active = x.vpns[i];
-		memset(&x.vpns[i], 0, sizeof(x.vpns[i]));
-		it[i]->r->job.state = JOB_DONE;
+		struct req *q = it[i]->r;
+
 		atomic_fetch_add(&s->metrics.jobs_done[JOB_PROVISION], 1);
-		svc_job_finished(s, it[i]->r->vpn.id);
-		set_state(p, it[i]->r, PROV_ACTIVE);
+		svc_job_finished(s, q->vpn.id);
+		/* Without memory for the row the waiter reads it from the database. */
+		set_state(p, q,
+		          active_row(&q->vpn, it[i]->config, x.at_us, &q->active) == 0
+		              ? PROV_ACTIVE
+		              : PROV_HANDED_OFF);
 	}
-	db_vpns_free(x.vpns, n);
+}
+
+struct tx1 {
+	struct provisioner *p;
+	struct item *it; /* n */
+	size_t n;
+	const struct db_node *nodes;
+	size_t n_nodes;
+	struct item *go[DB_BATCH_MAX]; /* out: n_go of it that were created */
+	size_t n_go;
+	struct db_vpn *vpns; /* out, n_go */
+	struct db_job *jobs; /* out, n_go */
+};
+
+static int tx1_run(struct db_conn *c, void *userdata)
+{
+	struct tx1 *x = userdata;
+	struct db_vpn_new news[DB_BATCH_MAX];
+	uint64_t ids[DB_BATCH_MAX], nodes[DB_BATCH_MAX];
+	int r;
+
+	/* A rerun after a deadlock starts afresh. */
+	x->vpns = db_vpns_free(x->vpns, x->n_go);
+	x->jobs = db_jobs_free(x->jobs, x->n_go);
+	x->n_go = 0;
+	r = assign(x->p, c, x->it, x->n, x->nodes, x->n_nodes, x->go, &x->n_go);
+	if (r < 0 || x->n_go == 0)
+		return r;
+	for (size_t i = 0; i < x->n_go; i++)
+		news[i] = x->go[i]->n;
+	r = db_vpn_create_many_in_tx(c, 0, news, x->n_go, &x->vpns);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < x->n_go; i++) {
+		ids[i] = x->vpns[i].id;
+		nodes[i] = x->vpns[i].node_id;
+	}
+	return db_job_insert_running_in_tx(c, ids, nodes, x->n_go, x->p->owner,
+	                                   (unsigned)x->p->s->cfg->job_lease_ms, &x->jobs);
 }
 
 /* Stage one: the configs and their jobs, committed; then queued for stage two. */
@@ -453,63 +492,68 @@ static void create_batch(struct provisioner *p, struct req **batch, size_t n)
 {
 	struct ctl_service *s = p->s;
 	struct item it[DB_BATCH_MAX] = {0};
-	struct item *go[DB_BATCH_MAX];
 	struct db_node *nodes = NULL;
 	struct db_conn *c = NULL;
-	size_t n_nodes = 0, n_go = 0;
-	struct tx1 x = {0};
+	size_t n_nodes = 0;
+	struct tx1 x = {.p = p, .it = it, .n = n};
 	int r;
 
-	for (size_t i = 0; i < n; i++)
+	/* The keys before the transaction: it holds locks, and this is the slow part. */
+	for (size_t i = 0; i < n; i++) {
 		it[i].r = batch[i];
+		if (grant_keys_make(s, &it[i].keys) < 0)
+			grant_keys_done(&it[i].keys);
+	}
 	r = svc_db_acquire(s, &c);
 	if (r == 0)
 		r = db_node_list(c, &nodes, &n_nodes);
+	x.nodes = nodes;
+	x.n_nodes = n_nodes;
 	if (r == 0)
-		n_go = prepare(p, c, it, n, nodes, n_nodes);
-	else
-		for (size_t i = 0; i < n; i++)
-			set_state(p, it[i].r, PROV_FALLBACK);
-	if (n_go == 0)
-		goto out;
-
-	for (size_t i = 0; i < n_go; i++)
-		go[i] = &it[i];
-	x = (struct tx1){go, n_go, p->owner, (unsigned)s->cfg->job_lease_ms, NULL, NULL};
-	r = db_tx_run(c, tx1_run, &x);
+		r = db_tx_run(c, tx1_run, &x);
 	if (r < 0) {
 		/* A unique key, a user or node that changed, the database: one at a time tells. */
-		svc_log(s, CTL_LOG_DEBUG, "a batch of %zu VPNs goes one at a time: %s", n_go,
-		        db_conn_error(c)->message[0] ? db_conn_error(c)->message : strerror(-r));
-		for (size_t i = 0; i < n_go; i++)
-			set_state(p, go[i]->r, PROV_FALLBACK);
-		goto out;
+		svc_log(s, CTL_LOG_DEBUG, "a batch of %zu VPNs goes one at a time: %s", n,
+		        c && db_conn_error(c)->message[0] ? db_conn_error(c)->message
+		                                          : strerror(-r));
+		x.n_go = 0;
 	}
-	for (size_t i = 0; i < n_go; i++) {
-		struct req *q = go[i]->r;
+	/* What was not created goes the ordinary way, which tells the client why. */
+	for (size_t i = 0; i < n; i++) {
+		bool created = false;
+
+		for (size_t j = 0; j < x.n_go && !created; j++)
+			created = x.go[j] == &it[i];
+		if (!created)
+			set_state(p, it[i].r, PROV_FALLBACK);
+	}
+	for (size_t i = 0; i < x.n_go; i++) {
+		struct req *q = x.go[i]->r;
 
 		q->vpn = x.vpns[i];
 		memset(&x.vpns[i], 0, sizeof(x.vpns[i]));
 		q->job = x.jobs[i];
 		memset(&x.jobs[i], 0, sizeof(x.jobs[i]));
 		/* Without memory for them the answer names no node and has no config yet. */
-		q->node_name = strdup_opt(go[i]->node->name);
-		q->node_public_key = strdup_opt(go[i]->node->public_key);
-		q->node_endpoint = strdup_opt(go[i]->node->endpoint);
+		q->node_name = strdup_opt(x.go[i]->node->name);
+		q->node_public_key = strdup_opt(x.go[i]->node->public_key);
+		q->node_endpoint = strdup_opt(x.go[i]->node->endpoint);
 		set_state(p, q, PROV_CREATED);
 	}
 	pthread_mutex_lock(&p->lock);
-	for (size_t i = 0; i < n_go; i++) {
-		recent_add(p, go[i]->r->vpn.node_id, go[i]->r->vpn.created_at_us);
-		go[i]->r->next = NULL;
-		*p->created_tail = go[i]->r;
-		p->created_tail = &go[i]->r->next;
+	for (size_t i = 0; i < x.n_go; i++) {
+		struct req *q = x.go[i]->r;
+
+		recent_add(p, q->vpn.node_id, q->vpn.created_at_us);
+		q->next = NULL;
+		*p->created_tail = q;
+		p->created_tail = &q->next;
 	}
-	pthread_cond_signal(&p->created);
+	if (x.n_go)
+		pthread_cond_signal(&p->created);
 	pthread_mutex_unlock(&p->lock);
-out:
-	db_vpns_free(x.vpns, x.n);
-	db_jobs_free(x.jobs, x.n);
+	db_vpns_free(x.vpns, x.n_go);
+	db_jobs_free(x.jobs, x.n_go);
 	for (size_t i = 0; i < n; i++)
 		grant_keys_done(&it[i].keys);
 	db_nodes_free(nodes, n_nodes);
@@ -524,16 +568,71 @@ static int item_cmp(const void *a, const void *b)
 	return (x % 16 > y % 16) - (x % 16 < y % 16);
 }
 
-/* Stage two: the agents' part, one call per node, then the activations in one
- * transaction. Takes every config created meanwhile, by any number of stage-one batches. */
-static void carry_batch(struct provisioner *p, struct httpc **h, struct req **batch, size_t n)
+/* A carrier's HTTP clients, one per node it talks to, kept across batches (keep-alive
+ * connections and TLS sessions to each agent), so that it can call several nodes at once. */
+struct carrier {
+	uint64_t node_id[DB_BATCH_MAX];
+	struct httpc *h[DB_BATCH_MAX];
+};
+
+static void carrier_done(struct carrier *k)
+{
+	for (size_t i = 0; i < DB_BATCH_MAX; i++)
+		httpc_free(k->h[i]);
+	memset(k, 0, sizeof(*k));
+}
+
+/* The client for node_id; NULL if none can be made. */
+static struct httpc *carrier_http(struct provisioner *p, struct carrier *k, uint64_t node_id)
+{
+	size_t slot = DB_BATCH_MAX;
+
+	for (size_t i = 0; i < DB_BATCH_MAX; i++) {
+		if (k->h[i] && k->node_id[i] == node_id)
+			return k->h[i];
+		if (!k->h[i] && slot == DB_BATCH_MAX)
+			slot = i;
+	}
+	if (slot == DB_BATCH_MAX)
+		return NULL; /* the caller makes room between batches */
+	if (worker_agent_httpc_new(p->s, &k->h[slot]) < 0)
+		return NULL;
+	k->node_id[slot] = node_id;
+	return k->h[slot];
+}
+
+/* One node's share of a batch, called on a thread of its own when there are several. */
+struct node_call {
+	struct provisioner *p;
+	struct httpc *h;
+	const struct db_node *node;
+	struct item *mine[DB_BATCH_MAX];
+	size_t m;
+	char err[512];
+	pthread_t thread;
+	bool threaded;
+};
+
+static void *node_call_main(void *arg)
+{
+	struct node_call *x = arg;
+
+	add_on_node(x->p, x->h, x->mine, x->m, x->node, x->err, sizeof(x->err));
+	return NULL;
+}
+
+/* Stage two: the agents' part, every node at once, one call each; then the activations in
+ * one transaction. Takes every config created meanwhile, by any number of stage-one
+ * batches. */
+static void carry_batch(struct provisioner *p, struct carrier *k, struct req **batch, size_t n)
 {
 	struct ctl_service *s = p->s;
 	struct item it[DB_BATCH_MAX] = {0};
 	struct item *ok[DB_BATCH_MAX], *bad[DB_BATCH_MAX];
+	struct node_call *calls = NULL;
 	struct db_node *nodes = NULL;
 	struct db_conn *c = NULL;
-	size_t n_nodes = 0, n_ok = 0, n_bad = 0;
+	size_t n_nodes = 0, n_ok = 0, n_bad = 0, n_calls = 0, want = 0, have_room = 0;
 	int r;
 
 	r = svc_db_acquire(s, &c);
@@ -554,38 +653,72 @@ static void carry_batch(struct provisioner *p, struct httpc **h, struct req **ba
 		hand_off(p, c, bad, n_bad, r < 0 ? "reading the nodes" : "the node is gone");
 		n_bad = 0;
 	}
-	if (!*h && worker_agent_httpc_new(s, h) < 0) {
-		for (size_t i = 0; i < n; i++)
-			if (it[i].node)
-				bad[n_bad++] = &it[i];
-		if (!c && svc_db_acquire(s, &c) < 0)
-			c = NULL;
-		hand_off(p, c, bad, n_bad, "no HTTP client");
-		goto out;
-	}
-	/* One agent call per node. */
+	calls = calloc(n_nodes ? n_nodes : 1, sizeof(*calls));
+	/* Room for this batch's nodes among the clients (there are at most DB_BATCH_MAX). */
 	for (size_t i = 0; i < n_nodes; i++) {
-		struct item *mine[DB_BATCH_MAX];
-		char err[512] = "";
-		size_t m = 0;
+		bool used = false, has = false;
 
+		for (size_t j = 0; j < n && !used; j++)
+			used = it[j].node == &nodes[i];
+		for (size_t j = 0; used && j < DB_BATCH_MAX && !has; j++)
+			has = k->h[j] && k->node_id[j] == nodes[i].id;
+		want += used && !has;
+	}
+	for (size_t j = 0; j < DB_BATCH_MAX; j++)
+		have_room += !k->h[j];
+	if (want > have_room)
+		carrier_done(k);
+	for (size_t i = 0; calls && i < n_nodes; i++) {
+		struct node_call *x = &calls[n_calls];
+
+		*x = (struct node_call){.p = p, .node = &nodes[i]};
 		for (size_t j = 0; j < n; j++)
 			if (it[j].node == &nodes[i])
-				mine[m++] = &it[j];
-		if (m == 0)
+				x->mine[x->m++] = &it[j];
+		if (x->m == 0)
 			continue;
-		add_on_node(p, *h, mine, m, &nodes[i], err, sizeof(err));
+		x->h = carrier_http(p, k, nodes[i].id);
+		if (!x->h)
+			snprintf(x->err, sizeof(x->err), "no HTTP client");
+		n_calls++;
+	}
+	for (size_t i = 0; calls && i < n; i++) {
+		bool placed = false;
+
+		for (size_t j = 0; j < n_calls && !placed; j++)
+			placed = calls[j].node == it[i].node;
+		if (it[i].node && !placed)
+			bad[n_bad++] = &it[i];
+	}
+	if (n_bad) {
+		if (svc_db_acquire(s, &c) < 0)
+			c = NULL;
+		hand_off(p, c, bad, n_bad, "out of memory");
+	}
+	/* The first node on this thread, the others each on one of its own. */
+	for (size_t i = 1; i < n_calls; i++)
+		if (calls[i].h)
+			calls[i].threaded =
+			    pthread_create(&calls[i].thread, NULL, node_call_main, &calls[i]) == 0;
+	for (size_t i = 0; i < n_calls; i++)
+		if (calls[i].h && !calls[i].threaded)
+			node_call_main(&calls[i]);
+	for (size_t i = 0; i < n_calls; i++) {
+		struct node_call *x = &calls[i];
+
+		if (x->threaded)
+			pthread_join(x->thread, NULL);
 		n_bad = 0;
-		for (size_t j = 0; j < m; j++) {
-			if (mine[j]->added)
-				ok[n_ok++] = mine[j];
+		for (size_t j = 0; j < x->m; j++) {
+			if (x->mine[j]->added)
+				ok[n_ok++] = x->mine[j];
 			else
-				bad[n_bad++] = mine[j];
+				bad[n_bad++] = x->mine[j];
 		}
 		if (n_bad) {
 			if (!c && svc_db_acquire(s, &c) < 0)
 				c = NULL;
-			hand_off(p, c, bad, n_bad, err[0] ? err : "the agent did not add it");
+			hand_off(p, c, bad, n_bad, x->err[0] ? x->err : "the agent did not add it");
 		}
 	}
 	if (n_ok) {
@@ -596,11 +729,11 @@ static void carry_batch(struct provisioner *p, struct httpc **h, struct req **ba
 		qsort(ok, n_ok, sizeof(*ok), item_cmp);
 		activate(p, c, ok, n_ok);
 	}
-out:
 	for (size_t i = 0; i < n; i++) {
 		free(it[i].addrs);
 		free(it[i].config);
 	}
+	free(calls);
 	db_nodes_free(nodes, n_nodes);
 	db_release(c);
 }
@@ -638,7 +771,7 @@ static void *creator_main(void *arg)
 static void *carrier_main(void *arg)
 {
 	struct provisioner *p = arg;
-	struct httpc *h = NULL;
+	struct carrier k = {0};
 
 	for (;;) {
 		struct req *batch[DB_BATCH_MAX];
@@ -659,9 +792,9 @@ static void *carrier_main(void *arg)
 		if (!p->created_head)
 			p->created_tail = &p->created_head;
 		pthread_mutex_unlock(&p->lock);
-		carry_batch(p, &h, batch, n);
+		carry_batch(p, &k, batch, n);
 	}
-	httpc_free(h);
+	carrier_done(&k);
 	return NULL;
 }
 

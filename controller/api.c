@@ -721,7 +721,7 @@ static int user_status_tx(struct db_conn *c, void *userdata)
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		struct db_vpn *v = NULL;
 
-		r = db_vpn_get(c, ids[i], &v);
+		r = db_vpn_get_locked_in_tx(c, ids[i], &v);
 		if (r == 0)
 			r = db_vpn_revoke_in_tx(c, ACTOR, ids[i], "user banned");
 		if (r == 0) {

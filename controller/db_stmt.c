@@ -294,6 +294,10 @@ const struct db_stmt_def db_stmts[DB_STMT__COUNT] = {
     /* (id) -> VPN_COLUMNS */
     [DB_STMT_VPN_GET] = {"vpn_get", "SELECT " VPN_COLUMNS " FROM vpn_configs WHERE id = ?",
                          DB_STMT_RETRY_SAFE},
+    /* (id) -> VPN_COLUMNS, locked: the row as it is now, not as the snapshot has it */
+    [DB_STMT_VPN_GET_LOCKED] = {"vpn_get_locked",
+                                "SELECT " VPN_COLUMNS " FROM vpn_configs WHERE id = ? FOR UPDATE",
+                                DB_STMT_RETRY_SAFE},
     /* (id) -> status: why a guarded UPDATE matched nothing */
     [DB_STMT_VPN_STATUS] = {"vpn_status", "SELECT status FROM vpn_configs WHERE id = ?",
                             DB_STMT_RETRY_SAFE},
@@ -777,6 +781,12 @@ const struct db_stmt_def db_stmts[DB_STMT__COUNT] = {
                              "SELECT id, telegram_id, status FROM users WHERE telegram_id IN ("
                              Q32 ") LOCK IN SHARE MODE",
                              DB_STMT_RETRY_SAFE},
+    /* (node id x DB_BATCH_MAX) -> the ids of those that are active, share-locked: a node
+     * drained or disabled meanwhile takes no VPN of the batch (DB_STMT_VPN_CREATE's guard) */
+    [DB_STMT_BATCH_NODES_LOCK] = {"batch_nodes_lock",
+                                  "SELECT id FROM nodes WHERE id IN (" Q32
+                                  ") AND state = 'active' LOCK IN SHARE MODE",
+                                  DB_STMT_RETRY_SAFE},
     /* ((node_id, peer_public_key) x DB_BATCH_MAX) -> VPN_COLUMNS (unique key
      * vpn_configs_node_peer) */
     [DB_STMT_BATCH_VPNS_BY_KEY] = {"batch_vpns_by_key",

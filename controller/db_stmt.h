@@ -54,6 +54,7 @@ enum db_stmt_id {
 	DB_STMT_VPN_CREATE,
 	DB_STMT_VPN_CREATE_WHY,
 	DB_STMT_VPN_GET,
+	DB_STMT_VPN_GET_LOCKED,
 	DB_STMT_VPN_STATUS,
 	DB_STMT_VPN_LIST_BY_USER,
 	DB_STMT_VPN_ACTIVATE,
@@ -139,6 +140,7 @@ enum db_stmt_id {
 	/* batched provisioning (provisioner.c through db_user.c, db_node.c, db_vpn.c,
 	 * db_job.c): one statement for up to DB_BATCH_MAX requests */
 	DB_STMT_BATCH_USERS,
+	DB_STMT_BATCH_NODES_LOCK,
 	DB_STMT_BATCH_VPNS_BY_KEY,
 	DB_STMT_BATCH_JOB_INSERT,
 	DB_STMT_BATCH_JOBS_BY_VPN,

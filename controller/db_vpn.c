@@ -108,13 +108,13 @@ static int list(struct db_conn *c, enum db_stmt_id id, const struct db_param *p,
 	return 0;
 }
 
-int db_vpn_get(struct db_conn *c, uint64_t id, struct db_vpn **ret)
+static int get_by(struct db_conn *c, enum db_stmt_id stmt, uint64_t id, struct db_vpn **ret)
 {
 	struct db_vpn *v = NULL;
 	size_t n = 0;
 	int r;
 
-	r = list(c, DB_STMT_VPN_GET, &DB_UINT(id), 1, &v, &n);
+	r = list(c, stmt, &DB_UINT(id), 1, &v, &n);
 	if (r < 0)
 		return r;
 	if (n != 1) {
@@ -123,6 +123,16 @@ int db_vpn_get(struct db_conn *c, uint64_t id, struct db_vpn **ret)
 	}
 	*ret = v;
 	return 0;
+}
+
+int db_vpn_get(struct db_conn *c, uint64_t id, struct db_vpn **ret)
+{
+	return get_by(c, DB_STMT_VPN_GET, id, ret);
+}
+
+int db_vpn_get_locked_in_tx(struct db_conn *c, uint64_t id, struct db_vpn **ret)
+{
+	return get_by(c, DB_STMT_VPN_GET_LOCKED, id, ret);
 }
 
 int db_vpn_list_by_user(struct db_conn *c, uint64_t user_id, unsigned limit, struct db_vpn **ret,
@@ -331,6 +341,30 @@ static int count_row(const struct db_row *row, void *userdata)
 	return 0;
 }
 
+/* Share-locks the configs' nodes (a state change waits for the commit); -ESTALE unless
+ * every one is still active. */
+static int lock_nodes(struct db_conn *c, const struct db_vpn_new *n, size_t count)
+{
+	struct db_param q[DB_BATCH_MAX];
+	size_t k = 0, found = 0;
+	int r;
+
+	for (size_t i = 0; i < count; i++) {
+		bool seen = false;
+
+		for (size_t j = 0; j < k && !seen; j++)
+			seen = q[j].u == n[i].node_id;
+		if (!seen)
+			q[k++] = DB_UINT(n[i].node_id);
+	}
+	for (size_t i = k; i < DB_BATCH_MAX; i++)
+		q[i] = DB_NULL;
+	r = db_query(c, DB_STMT_BATCH_NODES_LOCK, q, DB_BATCH_MAX, count_row, &found, NULL);
+	if (r < 0)
+		return r;
+	return found == k ? 0 : -ESTALE;
+}
+
 int db_vpn_create_many_in_tx(struct db_conn *c, uint64_t actor_id, const struct db_vpn_new *n,
                              size_t count, struct db_vpn **ret_vpns)
 {
@@ -350,6 +384,9 @@ int db_vpn_create_many_in_tx(struct db_conn *c, uint64_t actor_id, const struct 
 		r = -ENOMEM;
 		goto out;
 	}
+	r = lock_nodes(c, n, count);
+	if (r < 0)
+		goto out;
 	for (size_t i = 0; i < count; i++) {
 		const struct db_vpn_new *x = &n[i];
 		struct db_param *row = &p[i * NP];

@@ -88,8 +88,9 @@ int db_vpn_create_in_tx(struct db_conn *c, uint64_t actor_id, const struct db_vp
  * Batched creation (the provisioner, DB_BATCH_MAX at most, each with a peer key), inside
  * the caller's transaction: the configs and their audit rows; *ret_vpns (count configs,
  * in the order of n) are the rows as stored. Unlike db_vpn_create_in_tx this does not
- * check that the users and nodes are active: the caller has read the users share-locked
- * in this transaction (db_user_list_brief) and chose active nodes. -EEXIST: a unique key
+ * check that the users are active: the caller has read them share-locked in this
+ * transaction (db_user_list_brief). The nodes are share-locked here: -ESTALE if one is no
+ * longer active (drained or disabled meanwhile). -EEXIST: a unique key
  * refused one (a live trial, an Idempotency-Key, a peer key): the caller rolls back and
  * takes the requests one at a time, which tells them apart.
  */
@@ -208,6 +209,9 @@ int db_vpn_traffic_apply(struct db_conn *c, uint64_t node_id, const struct db_tr
                          size_t n, uint64_t *ret_updated);
 
 int db_vpn_get(struct db_conn *c, uint64_t id, struct db_vpn **ret);
+/* The same, FOR UPDATE inside the caller's transaction: the row as committed now, which a
+ * transaction that has waited for a lock needs (its snapshot may predate the row). */
+int db_vpn_get_locked_in_tx(struct db_conn *c, uint64_t id, struct db_vpn **ret);
 
 /* The config of node_id with that peer key (any status); -ENOENT. */
 int db_vpn_get_by_node_key(struct db_conn *c, uint64_t node_id, const char *public_key,

@@ -682,7 +682,7 @@ static void carry_batch(struct provisioner *p, struct carrier *k, struct req **b
 			snprintf(x->err, sizeof(x->err), "no HTTP client");
 		n_calls++;
 	}
-	for (size_t i = 0; calls && i < n; i++) {
+	for (size_t i = 0; i < n; i++) {
 		bool placed = false;
 
 		for (size_t j = 0; j < n_calls && !placed; j++)

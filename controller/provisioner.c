@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
  * Batched VPN creation (provisioner.h). The statements per batch, whatever its size: the
- * nodes and the users (two reads), then one transaction of five (configs, their read-back,
- * audit rows, jobs, their read-back), one agent call per node, and one transaction of six
- * (activations, addresses, two kinds of audit rows, the read-back, the jobs' ends). One at
- * a time a VPN costs about forty statements and four commits (docs/benchmarks.md).
+ * nodes (a read), one transaction of seven (users and nodes share-locked, configs, their
+ * read-back, audit rows, jobs, their read-back); then the nodes again, one agent call per
+ * node (all at once), and one transaction of seven (jobs and configs checked and locked,
+ * activations, addresses, their read-back, two kinds of audit rows, the jobs' ends). One
+ * at a time a VPN costs about forty statements and four commits (docs/benchmarks.md).
  */
 #include <errno.h>
 #include <inttypes.h>

@@ -51,8 +51,10 @@ dep_names=" $(tr ',' '\n' <<<"$depends" | sed 's/^ *//; s/[ (:].*//' | tr '\n' '
 n_libs=0
 for elf in "$tmp"/x/usr/bin/*; do
 	for so in $(readelf -d "$elf" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
-		path=$(ldconfig -p | awk -v so="$so" '$1 == so && /x86-64|x32|AArch64|64bit/ { print $NF; exit }')
-		[ -n "$path" ] || path=$(ldconfig -p | awk -v so="$so" '$1 == so { print $NF; exit }')
+		# awk reads to the end: an early exit would kill ldconfig with SIGPIPE, which
+		# pipefail turns into a silent failure of the assignment (set -e).
+		path=$(ldconfig -p | awk -v so="$so" '$1 == so && /x86-64|x32|AArch64|64bit/ && !p { p = $NF } END { print p }')
+		[ -n "$path" ] || path=$(ldconfig -p | awk -v so="$so" '$1 == so && !p { p = $NF } END { print p }')
 		[ -n "$path" ] || fail "$(basename "$elf") needs $so, which this host does not have"
 		owner=$(dpkg-query -S "$(realpath "$path")" 2>/dev/null || dpkg-query -S "$path" 2>/dev/null) ||
 			fail "no package owns $path ($so, needed by $(basename "$elf"))"

@@ -811,13 +811,16 @@ const struct db_stmt_def db_stmts[DB_STMT__COUNT] = {
                                    DB_STMT_RETRY_SAFE},
     /*
      * (job id x DB_BATCH_MAX, owner) -> the ids of those provision jobs that still run under
-     * owner and whose configs are still pending; jobs and configs locked. By the primary
-     * key: through jobs_state_id the scan would gap-lock the range where new running jobs
-     * go, and a batch creating them would deadlock with this one.
+     * owner and whose configs are still pending; jobs and configs locked. Jobs first and
+     * both by the primary key, so that only these rows are locked: a scan of jobs_state_id
+     * or of the pending configs (vpn_configs_expiry) would lock the ranges where other
+     * batches insert and activate theirs, and deadlock with them (seen with two
+     * controllers).
      */
     [DB_STMT_BATCH_PROVISIONS_OPEN] = {"batch_provisions_open",
-                                       "SELECT j.id FROM jobs j FORCE INDEX (PRIMARY) "
-                                       "JOIN vpn_configs v ON v.id = j.vpn_config_id "
+                                       "SELECT STRAIGHT_JOIN j.id FROM jobs j FORCE INDEX (PRIMARY) "
+                                       "JOIN vpn_configs v FORCE INDEX (PRIMARY) "
+                                       "ON v.id = j.vpn_config_id "
                                        "WHERE j.id IN (" Q32 ") AND j.state = 'running' "
                                        "AND j.claimed_by = ? AND v.status = 'pending' FOR UPDATE",
                                        DB_STMT_RETRY_SAFE},

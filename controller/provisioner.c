@@ -181,6 +181,21 @@ struct item {
 	char *config;
 };
 
+/*
+ * db_tx_run, rerun after more deadlocks than it reruns: a batch's transactions take many
+ * status-counter rows, the creator's in the order of the new ids (which wraps around the
+ * slots) and a carrier's in slot order, so two of them can deadlock now and then. Giving
+ * up costs more here than one at a time: a handed-back batch runs again by the workers.
+ */
+static int tx_run_hard(struct db_conn *c, db_tx_fn fn, void *userdata)
+{
+	int r = -EAGAIN;
+
+	for (int i = 0; i < 4 && r == -EAGAIN; i++)
+		r = db_tx_run(c, fn, userdata);
+	return r;
+}
+
 struct tx2 {
 	const struct db_vpn_activation *a;
 	const uint64_t *job_ids;
@@ -426,7 +441,7 @@ static void activate(struct provisioner *p, struct db_conn *c, struct item **it,
 		                                     it[i]->config, it[i]->addrs, it[i]->n_addrs};
 		job_ids[i] = it[i]->r->job.id;
 	}
-	r = c ? db_tx_run(c, tx2_run, &x) : -ENOTCONN;
+	r = c ? tx_run_hard(c, tx2_run, &x) : -ENOTCONN;
 	if (r < 0) {
 		/* Ended meanwhile, or the database is away: one at a time, the workers sort it out
 		 * (the agent answers them with what it answered us). */
@@ -511,7 +526,7 @@ static void create_batch(struct provisioner *p, struct req **batch, size_t n)
 	x.nodes = nodes;
 	x.n_nodes = n_nodes;
 	if (r == 0)
-		r = db_tx_run(c, tx1_run, &x);
+		r = tx_run_hard(c, tx1_run, &x);
 	if (r < 0) {
 		/* A unique key, a user or node that changed, the database: one at a time tells. */
 		svc_log(s, CTL_LOG_DEBUG, "a batch of %zu VPNs goes one at a time: %s", n,

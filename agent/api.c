@@ -315,6 +315,19 @@ static void pools_give_back(struct daemon *d, const struct state_peer *p, uint64
 	}
 }
 
+/* A peer object's optional "job_id" (its type checked by the schema): *ret NULL when absent,
+ * else 1..STATE_JOB_ID_MAX bytes. */
+static int parse_job_id(const json_t *peer, const char *where, const char **ret,
+                        struct http_error *err)
+{
+	const char *job = json_string_value(json_object_get(peer, "job_id"));
+
+	if (job && (!*job || strlen(job) > STATE_JOB_ID_MAX))
+		return bad_value(err, "1..128 bytes", where, "job_id");
+	*ret = job;
+	return 0;
+}
+
 static int h_post_peers(const struct http_request *req, struct http_response *resp, void *ud)
 {
 	struct daemon *d = ud;
@@ -334,11 +347,8 @@ static int h_post_peers(const struct http_request *req, struct http_response *re
 				   &body, &err);
 	if (r == 0)
 		r = parse_peer(d, body, NULL, &pr, &err);
-	if (r == 0 && json_object_get(body, "job_id")) {
-		job = json_string_value(json_object_get(body, "job_id"));
-		if (!*job || strlen(job) > STATE_JOB_ID_MAX)
-			r = bad_value(&err, "1..128 bytes", NULL, "job_id");
-	}
+	if (r == 0)
+		r = parse_job_id(body, NULL, &job, &err);
 	if (r < 0) {
 		r = http_respond_error_from(resp, &err);
 		goto out;
@@ -521,11 +531,8 @@ static int parse_batch(const struct daemon *d, const json_t *body, struct batch_
 		r = http_schema_check(v, peer_fields, ARRAY_SIZE(peer_fields), where, err);
 		if (r == 0)
 			r = parse_peer(d, v, where, &items[i].req, err);
-		if (r == 0 && json_object_get(v, "job_id")) {
-			items[i].job = json_string_value(json_object_get(v, "job_id"));
-			if (!*items[i].job || strlen(items[i].job) > STATE_JOB_ID_MAX)
-				r = bad_value(err, "1..128 bytes", where, "job_id");
-		}
+		if (r == 0)
+			r = parse_job_id(v, where, &items[i].job, err);
 		if (r < 0)
 			goto out;
 	}

@@ -1052,15 +1052,21 @@ static int vpn_batched_answer(struct ctl_service *s, const struct prov_req *pr, 
                               int64_t tid, int wait_s, int64_t deadline, uint64_t seen,
                               json_t **ret, unsigned *ret_status)
 {
-	const struct db_vpn *v = st == PROV_ACTIVE ? pr->active : pr->vpn;
-	struct db_job job = *pr->job; /* shallow: apijson_vpn shows its id and state */
+	/* Shallow copies, read only: the activation changed these fields and nothing else. */
+	struct db_vpn vpn = *pr->vpn;
+	struct db_job job = *pr->job;
+	const struct db_vpn *v = &vpn;
 	json_t *j;
 	char *text = NULL;
 	size_t len = 0;
 	int r = 0;
 
-	if (st == PROV_ACTIVE)
+	if (st == PROV_ACTIVE) {
+		vpn.status = VPN_ACTIVE;
+		vpn.config = (char *)pr->config;
+		vpn.activated_at_us = vpn.updated_at_us = pr->activated_at_us;
 		job.state = JOB_DONE;
+	}
 	j = apijson_vpn(v, tid, pr->node_name, &job);
 	if (!j)
 		return -ENOMEM;

@@ -1297,7 +1297,10 @@ bool db_tx_active(const struct db_conn *c)
 	return c->tx != TX_NONE;
 }
 
-#define DB_TX_DEADLOCK_TRIES 3
+/* Reruns are always safe (fn acts only through c) and a deadlock victim has let go of its
+ * locks, so the budget is generous: transactions that take many status-counter rows (a
+ * batch of configs, provisioner.c) meet each other now and then in opposite orders. */
+#define DB_TX_DEADLOCK_TRIES 12
 
 int db_tx_run(struct db_conn *c, db_tx_fn fn, void *userdata)
 {

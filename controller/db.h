@@ -92,7 +92,7 @@ bool db_tx_active(const struct db_conn *c);
 /*
  * Runs fn(c, userdata) in a transaction of its own: commits if fn returns 0, rolls back
  * otherwise and returns fn's error. A deadlock (-EAGAIN) reruns the whole transaction, up
- * to 3 times, so fn must only act through c. c must not be in a transaction. -ENOTCONN
+ * to 12 times, so fn must only act through c. c must not be in a transaction. -ENOTCONN
  * from the commit means the outcome is unknown.
  */
 typedef int (*db_tx_fn)(struct db_conn *c, void *userdata);

@@ -35,8 +35,10 @@ struct req {
 	unsigned refs; /* the caller's and, until it lets go, the provisioner's */
 	struct req *next;
 	/* By value: once a config is committed, answering for it must not need memory. */
-	struct db_vpn vpn, active;
+	struct db_vpn vpn;
 	struct db_job job;
+	char *config; /* ACTIVE: the config JSON the activation stored */
+	int64_t activated_at_us;
 	char *node_name, *node_public_key, *node_endpoint; /* NULL if strdup failed */
 };
 
@@ -76,8 +78,8 @@ static int64_t now_ms(void)
 static void req_free(struct req *r)
 {
 	db_vpn_clear(&r->vpn);
-	db_vpn_clear(&r->active);
 	db_job_clear(&r->job);
+	free(r->config);
 	free(r->node_name);
 	free(r->node_public_key);
 	free(r->node_endpoint);
@@ -102,7 +104,8 @@ static void set_state(struct provisioner *p, struct req *r, enum prov_state st)
 		r->pub.node_public_key = r->node_public_key;
 		r->pub.node_endpoint = r->node_endpoint;
 	} else if (st == PROV_ACTIVE) {
-		r->pub.active = &r->active;
+		r->pub.config = r->config;
+		r->pub.activated_at_us = r->activated_at_us;
 	}
 	pthread_cond_broadcast(&p->changed);
 	/* Past CREATED the provisioner is done with the request. */
@@ -181,24 +184,8 @@ struct item {
 	char *config;
 };
 
-/*
- * db_tx_run, rerun after more deadlocks than it reruns: a batch's transactions take many
- * status-counter rows, the creator's in the order of the new ids (which wraps around the
- * slots) and a carrier's in slot order, so two of them can deadlock now and then. Giving
- * up costs more here than one at a time: a handed-back batch runs again by the workers.
- */
-static int tx_run_hard(struct db_conn *c, db_tx_fn fn, void *userdata)
-{
-	int r = -EAGAIN;
-
-	for (int i = 0; i < 4 && r == -EAGAIN; i++)
-		r = db_tx_run(c, fn, userdata);
-	return r;
-}
-
 struct tx2 {
 	const struct db_vpn_activation *a;
-	const uint64_t *job_ids;
 	size_t n;
 	const char *owner;
 	int64_t at_us;
@@ -207,52 +194,15 @@ struct tx2 {
 static int tx2_run(struct db_conn *c, void *userdata)
 {
 	struct tx2 *x = userdata;
+	uint64_t job_ids[DB_BATCH_MAX];
 	int r;
 
 	r = db_vpn_activate_many_in_tx(c, 0, x->a, x->n, x->owner, x->at_us);
 	if (r < 0)
 		return r;
-	return db_job_done_many_in_tx(c, x->job_ids, x->n, x->owner);
-}
-
-static int dup_text(const char *s, char **ret)
-{
-	*ret = s ? strdup(s) : NULL;
-	return s && !*ret ? -ENOMEM : 0;
-}
-
-static int dup_blob(const uint8_t *p, size_t len, uint8_t **ret)
-{
-	*ret = p ? malloc(len ? len : 1) : NULL;
-	if (p && !*ret)
-		return -ENOMEM;
-	if (p)
-		memcpy(*ret, p, len);
-	return 0;
-}
-
-/* The row db_vpn_activate_many_in_tx left: v as created, active since at_us with config. */
-static int active_row(const struct db_vpn *v, const char *config, int64_t at_us, struct db_vpn *ret)
-{
-	struct db_vpn a = *v;
-	int r;
-
-	a.name = a.config = a.peer_public_key = a.extra = NULL;
-	a.private_key_enc = a.preshared_key_enc = NULL;
-	if ((r = dup_text(v->name, &a.name)) < 0 || (r = dup_text(config, &a.config)) < 0 ||
-	    (r = dup_text(v->peer_public_key, &a.peer_public_key)) < 0 ||
-	    (r = dup_text(v->extra, &a.extra)) < 0 ||
-	    (r = dup_blob(v->private_key_enc, v->private_key_enc_len, &a.private_key_enc)) < 0 ||
-	    (r = dup_blob(v->preshared_key_enc, v->preshared_key_enc_len, &a.preshared_key_enc)) <
-	        0) {
-		db_vpn_clear(&a);
-		return r;
-	}
-	a.status = VPN_ACTIVE;
-	a.activated_at_us = at_us;
-	a.updated_at_us = at_us;
-	*ret = a;
-	return 0;
+	for (size_t i = 0; i < x->n; i++)
+		job_ids[i] = x->a[i].job_id;
+	return db_job_done_many_in_tx(c, job_ids, x->n, x->owner);
 }
 
 /* The node with the most room (ties: the lower id), one address taken; NULL if none. */
@@ -429,8 +379,7 @@ static void activate(struct provisioner *p, struct db_conn *c, struct item **it,
 {
 	struct ctl_service *s = p->s;
 	struct db_vpn_activation acts[DB_BATCH_MAX];
-	uint64_t job_ids[DB_BATCH_MAX];
-	struct tx2 x = {acts, job_ids, n, p->owner, db_now_us()};
+	struct tx2 x = {acts, n, p->owner, db_now_us()};
 	char why[300];
 	int r;
 
@@ -439,9 +388,8 @@ static void activate(struct provisioner *p, struct db_conn *c, struct item **it,
 	for (size_t i = 0; i < n; i++) {
 		acts[i] = (struct db_vpn_activation){&it[i]->r->vpn, it[i]->r->job.id,
 		                                     it[i]->config, it[i]->addrs, it[i]->n_addrs};
-		job_ids[i] = it[i]->r->job.id;
 	}
-	r = c ? tx_run_hard(c, tx2_run, &x) : -ENOTCONN;
+	r = c ? db_tx_run(c, tx2_run, &x) : -ENOTCONN;
 	if (r < 0) {
 		/* Ended meanwhile, or the database is away: one at a time, the workers sort it out
 		 * (the agent answers them with what it answered us). */
@@ -456,11 +404,10 @@ static void activate(struct provisioner *p, struct db_conn *c, struct item **it,
 
 		atomic_fetch_add(&s->metrics.jobs_done[JOB_PROVISION], 1);
 		svc_job_finished(s, q->vpn.id);
-		/* Without memory for the row the waiter reads it from the database. */
-		set_state(p, q,
-		          active_row(&q->vpn, it[i]->config, x.at_us, &q->active) == 0
-		              ? PROV_ACTIVE
-		              : PROV_HANDED_OFF);
+		q->config = it[i]->config; /* moved */
+		it[i]->config = NULL;
+		q->activated_at_us = x.at_us;
+		set_state(p, q, PROV_ACTIVE);
 	}
 }
 
@@ -526,12 +473,14 @@ static void create_batch(struct provisioner *p, struct req **batch, size_t n)
 	x.nodes = nodes;
 	x.n_nodes = n_nodes;
 	if (r == 0)
-		r = tx_run_hard(c, tx1_run, &x);
+		r = db_tx_run(c, tx1_run, &x);
 	if (r < 0) {
 		/* A unique key, a user or node that changed, the database: one at a time tells. */
 		svc_log(s, CTL_LOG_DEBUG, "a batch of %zu VPNs goes one at a time: %s", n,
 		        c && db_conn_error(c)->message[0] ? db_conn_error(c)->message
 		                                          : strerror(-r));
+		x.vpns = db_vpns_free(x.vpns, x.n_go);
+		x.jobs = db_jobs_free(x.jobs, x.n_go);
 		x.n_go = 0;
 	}
 	/* What was not created goes the ordinary way, which tells the client why. */

@@ -35,7 +35,8 @@ enum prov_state {
 	PROV_QUEUED,
 	PROV_FALLBACK,   /* nothing created: the caller creates it the ordinary way */
 	PROV_CREATED,    /* committed, pending: vpn, job and node_* are set */
-	PROV_ACTIVE,     /* the node has the peer and the activation committed: active is set */
+	PROV_ACTIVE,     /* the node has the peer and the activation committed: config and
+	                  * activated_at_us are set */
 	PROV_HANDED_OFF, /* committed, but the job went back to the workers */
 };
 
@@ -47,7 +48,10 @@ struct prov_req {
 	const char *node_name;       /* CREATED and later */
 	const char *node_public_key; /* CREATED and later */
 	const char *node_endpoint;   /* CREATED and later */
-	const struct db_vpn *active; /* ACTIVE: the config after its activation */
+	/* ACTIVE: what the activation changed in vpn (status active besides): the rest of the
+	 * row is as created. */
+	const char *config;
+	int64_t activated_at_us;
 };
 
 /* Starts the provisioner (s->prov): creators threads for stage one (configs and jobs),

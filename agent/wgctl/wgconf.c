@@ -519,75 +519,66 @@ static int parse_line(struct parser *p, char *line, size_t len)
 	return -EINVAL; /* not reached */
 }
 
-struct peer_ref {
-	uint64_t prefix;
-	size_t index;
-	const uint8_t *key;
-};
-
-static int peer_ref_cmp(const void *a, const void *b)
+static size_t key_hash(const uint8_t key[static WG_KEY_LEN])
 {
-	const struct peer_ref *x = a, *y = b;
-	int r;
+	uint64_t h = 0x9e3779b97f4a7c15u, w;
 
-	if (x->prefix != y->prefix)
-		return x->prefix < y->prefix ? -1 : 1;
-	r = memcmp(x->key, y->key, WG_KEY_LEN);
-	if (r)
-		return r;
-	return x->index < y->index ? -1 : x->index > y->index;
+	for (size_t i = 0; i < WG_KEY_LEN; i += sizeof(w)) {
+		memcpy(&w, key + i, sizeof(w));
+		h = (h ^ w) * 0xff51afd7ed558ccdu;
+		h ^= h >> 32;
+	}
+	return (size_t)h;
 }
 
 /*
  * Fold sections that name the same public key into the last of them, as the device ends
  * up: the last section's allowed IPs (each section replaced them), and for the other
- * fields the value of the last section that set them. O(n log n).
+ * fields the value of the last section that set them. One pass in file order over a hash
+ * table of the latest section per key: each section takes over what the one before it
+ * (already folded) set and it does not. O(n), and no allocation beyond the table.
  */
 static int merge_duplicate_peers(struct wg_device *dev)
 {
-	struct peer_ref *refs;
-	size_t n = dev->n_peers, out = 0;
+	size_t n = dev->n_peers, out = 0, mask = 7;
+	uint32_t *slot; /* index + 1 of the latest section with that key; 0 = empty */
 	bool any = false;
 
 	if (n < 2)
 		return 0;
-	refs = malloc(n * sizeof(*refs));
-	if (!refs)
+	if (n > UINT32_MAX - 1)
+		return -ENOMEM;
+	while (mask < 2 * n)
+		mask = mask * 2 + 1;
+	slot = calloc(mask + 1, sizeof(*slot));
+	if (!slot)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		refs[i].key = dev->peers[i].public_key;
-		memcpy(&refs[i].prefix, refs[i].key, sizeof(refs[i].prefix));
-		refs[i].index = i;
-	}
-	qsort(refs, n, sizeof(*refs), peer_ref_cmp);
-	for (size_t i = 0, j; i < n; i = j) {
-		struct wg_peer *last;
+		struct wg_peer *peer = &dev->peers[i];
+		size_t h = key_hash(peer->public_key) & mask;
 
-		for (j = i + 1; j < n && refs[j].prefix == refs[i].prefix &&
-				!memcmp(refs[j].key, refs[i].key, WG_KEY_LEN);
-		     j++)
-			;
-		if (j - i < 2)
-			continue;
-		any = true;
-		last = &dev->peers[refs[j - 1].index];
-		for (size_t k = j - 1; k-- > i;) {
-			struct wg_peer *src = &dev->peers[refs[k].index];
-			uint32_t take = src->flags & ~last->flags &
-					(WG_PEER_HAS_PRESHARED_KEY | WG_PEER_HAS_ENDPOINT |
-					 WG_PEER_HAS_KEEPALIVE);
+		for (; slot[h]; h = (h + 1) & mask) {
+			struct wg_peer *prev = &dev->peers[slot[h] - 1];
+			uint32_t take;
 
+			if (memcmp(prev->public_key, peer->public_key, WG_KEY_LEN))
+				continue;
+			take = prev->flags & ~peer->flags &
+			       (WG_PEER_HAS_PRESHARED_KEY | WG_PEER_HAS_ENDPOINT | WG_PEER_HAS_KEEPALIVE);
 			if (take & WG_PEER_HAS_PRESHARED_KEY)
-				memcpy(last->preshared_key, src->preshared_key, WG_KEY_LEN);
+				memcpy(peer->preshared_key, prev->preshared_key, WG_KEY_LEN);
 			if (take & WG_PEER_HAS_ENDPOINT)
-				last->endpoint = src->endpoint;
+				peer->endpoint = prev->endpoint;
 			if (take & WG_PEER_HAS_KEEPALIVE)
-				last->persistent_keepalive = src->persistent_keepalive;
-			last->flags |= take;
-			src->flags |= PEER_MERGED;
+				peer->persistent_keepalive = prev->persistent_keepalive;
+			peer->flags |= take;
+			prev->flags |= PEER_MERGED;
+			any = true;
+			break;
 		}
+		slot[h] = (uint32_t)(i + 1);
 	}
-	free(refs);
+	free(slot);
 	if (!any)
 		return 0;
 	for (size_t i = 0; i < n; i++) {
@@ -603,6 +594,23 @@ static int merge_duplicate_peers(struct wg_device *dev)
 	wg_key_wipe(dev->peers + out, (n - out) * sizeof(*dev->peers));
 	dev->n_peers = out;
 	return 0;
+}
+
+/* How many sections a text could name "[Peer]" (any case): an upper bound, so that the peer
+ * array is allocated once and never copied (a copy would leave preshared keys behind). */
+static size_t count_peer_sections(const char *s, size_t len)
+{
+	const char *end = s + len;
+	size_t n = 0;
+
+	if (!len)
+		return 0;
+	while ((s = memchr(s, '[', (size_t)(end - s))) != NULL) {
+		s++;
+		if ((size_t)(end - s) >= 5 && !strncasecmp(s, "peer]", 5))
+			n++;
+	}
+	return n;
 }
 
 int wgconf_parse(const char *text, size_t len, const char *ifname, wgconf_resolve_fn resolve,
@@ -621,6 +629,11 @@ int wgconf_parse(const char *text, size_t len, const char *ifname, wgconf_resolv
 	r = wg_device_new(ifname, &p.dev);
 	if (r < 0) {
 		r = fail(&p, r, "invalid interface name");
+		goto out;
+	}
+	r = wg_device_reserve_peers(p.dev, count_peer_sections(text, len));
+	if (r < 0) {
+		r = fail(&p, r, "out of memory");
 		goto out;
 	}
 

@@ -93,6 +93,8 @@ struct wg_device *wg_device_free(struct wg_device *dev);
 /* 0 if name is a valid interface name (1..15 bytes, no '/', whitespace or ':'), else -EINVAL. */
 int wg_ifname_validate(const char *name);
 
+/* Room for n peers in all, so that appending up to n never moves the array. -ENOMEM. */
+int wg_device_reserve_peers(struct wg_device *dev, size_t n);
 /*
  * Append a zeroed peer with the given public key (flags = HAS_PUBLIC_KEY) and return it
  * in ret (a pointer into dev->peers, valid until the next append). -ENOMEM.

@@ -413,6 +413,62 @@ static void test_duplicate_peers(void **state)
 	wg_device_free(dev);
 }
 
+/*
+ * Many sections, every third key named again later and every ninth a third time (with
+ * keys that share their first bytes, so the fold's table probes): each key ends up once,
+ * where its last section stood, with the fields of the last section that set them.
+ */
+static void test_duplicate_peers_many(void **state)
+{
+	enum { N = 300 };
+	size_t cap = 64 * 3 * N + 64, len = 0;
+	char *text = malloc(cap), b64[WG_KEY_B64_LEN];
+	uint8_t k[N][WG_KEY_LEN];
+	struct wg_device *dev;
+	size_t want_n = N;
+
+	(void)state;
+	assert_non_null(text);
+	for (size_t i = 0; i < N; i++) {
+		memset(k[i], 0x5a, WG_KEY_LEN);
+		k[i][WG_KEY_LEN - 1] = (uint8_t)i;
+		k[i][WG_KEY_LEN - 2] = (uint8_t)(i >> 8);
+		wg_key_to_base64(b64, k[i]);
+		len += (size_t)snprintf(text + len, cap - len,
+					"[Peer]\nPublicKey=%s\nPersistentKeepalive=%zu\n", b64, i + 1);
+	}
+	for (size_t i = 0; i < N; i += 3) {
+		wg_key_to_base64(b64, k[i]);
+		len += (size_t)snprintf(text + len, cap - len, "[peer]\nPublicKey=%s\n%s", b64,
+					i % 9 ? "" : "PersistentKeepalive=7\n");
+	}
+	for (size_t i = 0; i < N; i += 9) {
+		wg_key_to_base64(b64, k[i]);
+		len += (size_t)snprintf(text + len, cap - len, "[Peer]\nPublicKey=%s\n", b64);
+	}
+	dev = parse_ok(text);
+	assert_int_equal(dev->n_peers, want_n);
+	/* First the keys named once, in file order; then the others, by their last section. */
+	size_t at = 0;
+	for (size_t i = 0; i < N; i++)
+		if (i % 3) {
+			assert_memory_equal(dev->peers[at].public_key, k[i], WG_KEY_LEN);
+			assert_int_equal(dev->peers[at++].persistent_keepalive, i + 1);
+		}
+	for (size_t i = 0; i < N; i += 3)
+		if (i % 9) {
+			assert_memory_equal(dev->peers[at].public_key, k[i], WG_KEY_LEN);
+			assert_int_equal(dev->peers[at++].persistent_keepalive, i + 1);
+		}
+	for (size_t i = 0; i < N; i += 9) {
+		assert_memory_equal(dev->peers[at].public_key, k[i], WG_KEY_LEN);
+		assert_int_equal(dev->peers[at++].persistent_keepalive, 7);
+	}
+	assert_int_equal(at, want_n);
+	wg_device_free(dev);
+	free(text);
+}
+
 static void test_rejections(void **state)
 {
 	/* Each of these made `wg setconf` fail (or is a deliberate, documented difference). */
@@ -612,6 +668,7 @@ int main(void)
 		cmocka_unit_test(test_endpoints),
 		cmocka_unit_test(test_resolver),
 		cmocka_unit_test(test_duplicate_peers),
+		cmocka_unit_test(test_duplicate_peers_many),
 		cmocka_unit_test(test_rejections),
 		cmocka_unit_test(test_no_secret_in_message),
 		cmocka_unit_test(test_large),

@@ -661,9 +661,21 @@ int wgconf_parse(const char *text, size_t len, const char *ifname, wgconf_resolv
 			buf = nbuf;
 			cap = ncap;
 		}
-		for (; s < eol && *s != '#' && *s != '\0'; s++)
-			if (!is_space((unsigned char)*s))
-				buf[n++] = *s;
+		/* A comment ends the line; so does a NUL. Most characters are neither nor
+		 * space, and take the first test only. */
+		const char *hash = memchr(s, '#', (size_t)(eol - s));
+		const char *stop = hash ? hash : eol;
+
+		for (; s < stop; s++) {
+			unsigned char c = (unsigned char)*s;
+
+			if (c > ' ')
+				buf[n++] = (char)c;
+			else if (c == '\0')
+				break;
+			else if (!is_space(c))
+				buf[n++] = (char)c;
+		}
 		s = nl ? nl + 1 : end;
 		if (!n)
 			continue;

@@ -89,6 +89,51 @@ static void test_base64_rejects(void **state)
 	assert_int_equal(wg_key_from_base64(NULL, key), -EINVAL);
 }
 
+/* The alphabet the obvious way (RFC 4648), for checking the constant-time decoder. */
+static int ref_sextet(unsigned char c)
+{
+	const char *alpha = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const char *at = c ? strchr(alpha, c) : NULL;
+
+	return at ? (int)(at - alpha) : -1;
+}
+
+/*
+ * Every byte value at every one of the 43 character positions of a valid key: the decoder
+ * accepts exactly the alphabet (and, at the last position, only sextets with the two
+ * padding bits clear), and what it accepts decodes to the bits the reference gives.
+ */
+static void test_base64_every_byte_everywhere(void **state)
+{
+	const char *good = "dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo=";
+	uint8_t base[WG_KEY_LEN], key[WG_KEY_LEN];
+	char b64[WG_KEY_B64_LEN];
+
+	assert_int_equal(wg_key_from_base64(good, base), 0);
+	for (unsigned pos = 0; pos < 43; pos++)
+		for (unsigned c = 1; c < 256; c++) {
+			int sextet = ref_sextet((unsigned char)c), want_ok;
+			unsigned bit = pos * 6; /* the sextet's first bit in the key */
+
+			memcpy(b64, good, sizeof(b64));
+			b64[pos] = (char)c;
+			want_ok = sextet >= 0 && (pos < 42 || (sextet & 3) == 0);
+			memset(key, 0xAA, sizeof(key));
+			assert_int_equal(wg_key_from_base64(b64, key), want_ok ? 0 : -EINVAL);
+			if (!want_ok)
+				continue;
+			/* Only the six bits of this position differ from the base key. */
+			for (unsigned b = 0; b < 8 * WG_KEY_LEN; b++) {
+				unsigned got = key[b / 8] >> (7 - b % 8) & 1;
+				unsigned want = base[b / 8] >> (7 - b % 8) & 1;
+
+				if (b >= bit && b < bit + 6)
+					want = (unsigned)sextet >> (5 - (b - bit)) & 1;
+				assert_int_equal(got, want);
+			}
+		}
+}
+
 static void test_hex(void **state)
 {
 	uint8_t key[WG_KEY_LEN], back[WG_KEY_LEN];
@@ -142,6 +187,7 @@ int main(void)
 		cmocka_unit_test(test_base64_known),
 		cmocka_unit_test(test_base64_roundtrip_all_byte_values),
 		cmocka_unit_test(test_base64_rejects),
+		cmocka_unit_test(test_base64_every_byte_everywhere),
 		cmocka_unit_test(test_hex),
 		cmocka_unit_test(test_generate_and_zero),
 	};

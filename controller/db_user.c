@@ -123,6 +123,17 @@ static int upsert_tx(struct db_conn *c, void *userdata)
 	r = db_exec(c, DB_STMT_USER_UPSERT, p, ARRAY_SIZE(p), &affected, &id);
 	if (r < 0)
 		return r;
+	/* An update that changed nothing (the same profile, and a login in the same
+	 * microsecond as the one before: seen with 32 racing threads) reports no id. */
+	if (!id && affected == 0) {
+		struct db_user *u = NULL;
+
+		r = db_user_get_by_telegram(c, x->p->telegram_id, &u);
+		if (r < 0)
+			return r == -ENOENT ? -EIO : r;
+		id = u->id;
+		db_user_free(u);
+	}
 	if (!id)
 		return -EIO;
 	x->id = id;

@@ -311,6 +311,8 @@ static void race_with(int (*fn)(struct db_conn *c, struct race *x), uint64_t arg
 			(*ret_ok)++;
 		else
 			(*ret_other)++;
+		if (out[i].r != 0 && out[i].r != -EEXIST && out[i].r != -EALREADY)
+			print_message("race: thread %d: %s\n", i, strerror(-out[i].r));
 	}
 	pthread_barrier_destroy(&start);
 }

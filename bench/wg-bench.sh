@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # One benchmark size on one live, empty WireGuard interface, ours side by side with wg(8)
 # in the same run. POSIX sh: runs on the host (wireguard-go) and in the VM (kernel).
-#   wg-bench.sh IFACE N ROUNDS BIN_DIR
+#   [RESET=SHELL_CMD] wg-bench.sh IFACE N ROUNDS BIN_DIR
 # Prints rows "N|operation|reference|ref_ms|ours_ms" (ratio = ours / reference).
 set -eu
 IF=$1
@@ -22,7 +22,10 @@ printf '[Interface]\n' >"$W/empty.conf"
 K=$(sed -n 's/^PublicKey = //p' "$W/plus1.conf" | tail -n 1)
 IP=$(sed -n 's/^AllowedIPs = //p' "$W/plus1.conf" | tail -n 1)
 
-set -- $($T time "$R" --before "$WG setconf $IF $W/empty.conf" \
+# RESET, if set, is a shell command that leaves an empty device before each bulk-apply
+# round (run-uapi.sh: a fresh wireguard-go, whose time otherwise depends on the garbage
+# the previous round's peers left).
+set -- $($T time "$R" --before "${RESET:-$WG setconf $IF $W/empty.conf}" \
 	-- "$WG" setconf "$IF" "$W/a.conf" -- "$A" wg setconf "$IF" "$W/a.conf")
 echo "$N|bulk apply from empty (setconf)|wg setconf|$1|$2"
 

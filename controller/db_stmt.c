@@ -155,6 +155,11 @@ const struct db_stmt_def db_stmts[DB_STMT__COUNT] = {
     [DB_STMT_USER_GET_BY_TELEGRAM] = {"user_get_by_telegram",
                                       "SELECT " USER_COLUMNS " FROM users WHERE telegram_id = ?",
                                       DB_STMT_RETRY_SAFE},
+    /* (telegram_id) -> USER_COLUMNS: the newest committed row, locked (an upsert's own) */
+    [DB_STMT_USER_GET_BY_TELEGRAM_LOCKED] = {"user_get_by_telegram_locked",
+                                             "SELECT " USER_COLUMNS
+                                             " FROM users WHERE telegram_id = ? FOR UPDATE",
+                                             0},
     /* (status, id, status): 0 rows if missing or already so */
     [DB_STMT_USER_SET_STATUS] = {"user_set_status",
                                  "UPDATE users SET status = ? WHERE id = ? AND status <> ?", 0},

@@ -123,21 +123,24 @@ static int upsert_tx(struct db_conn *c, void *userdata)
 	r = db_exec(c, DB_STMT_USER_UPSERT, p, ARRAY_SIZE(p), &affected, &id);
 	if (r < 0)
 		return r;
-	/* An update that changed nothing (the same profile, and a login in the same
-	 * microsecond as the one before: seen with 32 racing threads) reports no id. */
-	if (!id && affected == 0) {
+	/*
+	 * An insert always reports its id. An update that changed nothing (32 threads
+	 * registering one new user, two logins in one microsecond) reports none, and under
+	 * CLIENT_FOUND_ROWS the same row count as an insert (1). Its row is there, perhaps
+	 * committed after this transaction's snapshot: a locking read sees it (the upsert
+	 * holds its lock already).
+	 */
+	x->created = id && affected == 1;
+	if (!id) {
 		struct db_user *u = NULL;
 
-		r = db_user_get_by_telegram(c, x->p->telegram_id, &u);
+		r = get_one(c, DB_STMT_USER_GET_BY_TELEGRAM_LOCKED, &DB_INT(x->p->telegram_id), &u);
 		if (r < 0)
 			return r == -ENOENT ? -EIO : r;
 		id = u->id;
 		db_user_free(u);
 	}
-	if (!id)
-		return -EIO;
 	x->id = id;
-	x->created = affected == 1;
 	struct db_param a[] = {DB_UINT(id), DB_TEXT(x->created ? "user.register" : "user.login"),
 	                       DB_INT(x->p->telegram_id), db_record_opt_text(x->p->username)};
 	return db_exec(c, DB_STMT_AUDIT_USER_UPSERT, a, ARRAY_SIZE(a), NULL, NULL);

@@ -275,6 +275,7 @@ struct race {
 	uint64_t arg, out; /* out: also an input, set before the start */
 	bool flag;
 	int r;
+	char why[600]; /* the connection's error when fn failed */
 };
 
 static void *race_thread(void *arg)
@@ -286,6 +287,12 @@ static void *race_thread(void *arg)
 	pthread_barrier_wait(x->start);
 	if (x->r == 0) {
 		x->r = x->fn(c, x);
+		if (x->r < 0) {
+			const struct db_error *e = db_conn_error(c);
+
+			snprintf(x->why, sizeof(x->why), "server error %u (%s): %s", e->server_code,
+				 e->sqlstate, e->message);
+		}
 		db_release(c);
 	}
 	return NULL;
@@ -312,7 +319,7 @@ static void race_with(int (*fn)(struct db_conn *c, struct race *x), uint64_t arg
 		else
 			(*ret_other)++;
 		if (out[i].r != 0 && out[i].r != -EEXIST && out[i].r != -EALREADY)
-			print_message("race: thread %d: %s\n", i, strerror(-out[i].r));
+			print_message("race: thread %d: %s; %s\n", i, strerror(-out[i].r), out[i].why);
 	}
 	pthread_barrier_destroy(&start);
 }

@@ -1302,43 +1302,13 @@ bool db_tx_active(const struct db_conn *c)
  * batch of configs, provisioner.c) meet each other now and then in opposite orders. */
 #define DB_TX_DEADLOCK_TRIES 12
 
-/*
- * Before a rerun, a random pause of up to 2^attempt ms (at most 64): victims that rerun at
- * once meet the same transactions again, which is how 32 threads registering one new user
- * used up all twelve tries once (db/test_db_records, in CI).
- */
-static void deadlock_pause(unsigned attempt)
-{
-	static _Thread_local uint64_t state;
-	struct timespec ts;
-	uint64_t x;
-
-	if (!state) {
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		state = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)(uintptr_t)&ts ^ 0x9e3779b97f4a7c15u;
-	}
-	x = state;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	state = x;
-	uint64_t max_us = 1000u << (attempt < 6 ? attempt : 6);
-	uint64_t us = x % max_us;
-	ts.tv_sec = 0;
-	ts.tv_nsec = (long)(us * 1000);
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 int db_tx_run(struct db_conn *c, db_tx_fn fn, void *userdata)
 {
 	int r = -EAGAIN;
 
 	if (c->tx != TX_NONE)
 		return conn_misuse(c, "tx_run: a transaction is already open");
-	for (unsigned attempt = 0; attempt < DB_TX_DEADLOCK_TRIES && r == -EAGAIN; attempt++) {
-		if (attempt)
-			deadlock_pause(attempt - 1);
+	for (int attempt = 0; attempt < DB_TX_DEADLOCK_TRIES && r == -EAGAIN; attempt++) {
 		r = db_tx_begin(c);
 		if (r < 0)
 			return r;

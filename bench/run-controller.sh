@@ -29,6 +29,9 @@ CTL_OWN_DB=1
 set -- "$PWD/$build/bin"
 . tests/controller/ctl_lib.sh
 CTL_NODES=2
+# The agents' default reconcile (the tests' 1 s reads every device whole each second: at a
+# few thousand peers that was a quarter of wireguard-go's CPU in this bench).
+AGENT_RECONCILE=30s
 # The service's defaults, but for a shorter poll (registration waits for a healthy node).
 CONF=([log_level]=warn [poll_interval]=5s [workers]=${WORKERS:-4} [db_pool_size]=${DB_POOL:-16})
 ctl_setup >&2
@@ -46,12 +49,30 @@ raw_rate() { # clients queries
 total=$((CLIENTS * PER_CLIENT))
 out=$WGF_TMP/bench
 mkdir -p "$out"
+# CPU ticks by program (all processes of each), and the machine's busy ticks: what a
+# provision costs each part, from snapshots around the provisions.
+cpu_snapshot() {
+	awk '{ busy = 0; for (i = 2; i <= 9; i++) if (i != 5 && i != 6) busy += $i; print "machine", busy; exit }' /proc/stat
+	for f in /proc/[0-9]*/stat; do cat "$f" 2>/dev/null || :; done |
+		sed -E 's/^[0-9]+ \((.*)\) [A-Z] /\1 /' |
+		awk '{ t[$1] += $12 + $13 } END { for (c in t) print c, t[c] }'
+}
 for (( r=0; r<ROUNDS; r++ )); do
 	echo "run-controller: round $((r + 1))/$ROUNDS: raw inserts, then $total provisions with $CLIENTS clients" >&2
 	raw_rate 1 "$total" >>"$out/raw1"
+	busy0=$(cpu_snapshot | awk '$1 == "machine" { print $2 }')
 	raw_rate "$CLIENTS" "$total" >>"$out/rawN"
+	busy1=$(cpu_snapshot | awk '$1 == "machine" { print $2 }')
+	awk -v a="$busy0" -v b="$busy1" -v n="$total" -v hz="$(getconf CLK_TCK)" \
+		'BEGIN { printf "%.0f\n", (b - a) * 1e6 / hz / n }' >>"$out/rawN_cpu"
+	cpu_snapshot >"$out/cpu0"
 	ip netns exec "$KNS" "$BIN/bench_controller" "$(ctl_url 1)" "$WGF_TMP/bot.token" \
 		"$CLIENTS" "$PER_CLIENT" $((1000000 + r * 1000)) | tee -a "$out/ours" >&2
+	cpu_snapshot >"$out/cpu1"
+	# µs of CPU per provision by program, this round
+	awk -v n="$total" -v hz="$(getconf CLK_TCK)" 'NR == FNR { a[$1] = $2; next }
+		{ d = ($2 - a[$1]) * 1e6 / hz / n; if (d >= 5) printf "%s %.0f\n", $1, d }' \
+		"$out/cpu0" "$out/cpu1" >>"$out/cpu"
 done
 # Every answer was a peer on a device: the nodes hold exactly the active VPNs.
 poll_until 30 nodes_match || { nodes_report >&2; echo "run-controller: nodes differ from the database" >&2; exit 1; }
@@ -78,4 +99,14 @@ peers, exactly the active VPNs.
 
 Ratio to raw: $(ratio "$rate" "$raw1") (1 client), $(ratio "$rate" "$rawN") ($CLIENTS clients).
 The load client used $cpu µs of CPU per provision.
+
+CPU per provision by program (µs, median of the rounds; "machine" is all CPUs busy,
+the rest is what /proc counts for each program's processes). A raw insert with $CLIENTS
+clients kept the machine busy for $(median <"$out/rawN_cpu") µs each (mariadb-slap and mariadbd).
+
+| program | µs per provision |
+|---|---:|
+$(awk '{ print $1 }' "$out/cpu" | sort -u | while read -r c; do
+	printf '| %s | %s |\n' "$c" "$(awk -v c="$c" '$1 == c { print $2 }' "$out/cpu" | median)"
+done | sort -t'|' -k3 -rn)
 EOF

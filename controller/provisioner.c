@@ -2,8 +2,9 @@
 /*
  * Batched VPN creation (provisioner.h). The statements per batch, whatever its size: the
  * nodes (a read), one transaction of seven (users and nodes share-locked, configs, their
- * read-back, audit rows, jobs, their read-back); then the nodes again, one agent call per
- * node (all at once), and one transaction of seven (jobs and configs checked and locked,
+ * read-back, audit rows, jobs, their read-back); then one agent call per node (all at
+ * once; a batch mostly goes to one node, pick()) with the nodes as the creator read them,
+ * and one transaction of seven (jobs and configs checked and locked,
  * activations, addresses, their read-back, two kinds of audit rows, the jobs' ends). One
  * at a time a VPN costs about forty statements and four commits (docs/benchmarks.md).
  */
@@ -27,6 +28,14 @@
 #include "wgfleet/macro.h"
 #include "worker.h"
 
+/* The nodes as a creator read them for a batch: its items' carriers call the agents with
+ * them instead of reading the nodes again (a round trip per batch). */
+struct nodes_snap {
+	unsigned refs; /* p->lock */
+	struct db_node *nodes;
+	size_t n;
+};
+
 struct req {
 	struct prov_req pub; /* first: the caller's pointer is ours */
 	int64_t tid;
@@ -44,6 +53,7 @@ struct req {
 	char *config; /* ACTIVE: the config JSON the activation stored */
 	int64_t activated_at_us;
 	char *node_name, *node_public_key, *node_endpoint; /* NULL if strdup failed */
+	struct nodes_snap *snap; /* CREATED: the nodes its config was made with */
 };
 
 /* The configs this process created on a node since its last poll (their created_at):
@@ -79,8 +89,19 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* p->lock held (or the snapshot not yet shared); NULL is fine. */
+static void snap_unref_locked(struct nodes_snap *x)
+{
+	if (!x || --x->refs > 0)
+		return;
+	db_nodes_free(x->nodes, x->n);
+	free(x);
+}
+
+/* p->lock held. */
 static void req_free(struct req *r)
 {
+	snap_unref_locked(r->snap);
 	pthread_cond_destroy(&r->changed);
 	db_vpn_clear(&r->vpn);
 	db_job_clear(&r->job);
@@ -210,17 +231,30 @@ static int tx2_run(struct db_conn *c, void *userdata)
 	return db_job_done_many_in_tx(c, job_ids, x->n, x->owner);
 }
 
-/* The node with the most room (ties: the lower id), one address taken; NULL if none. */
-static const struct db_node *pick(const struct db_node *nodes, uint64_t *room, size_t n)
+/*
+ * The node for the next item of a batch, one address taken; NULL if none. The batch stays
+ * on the node it started on, which had the most room (ties: the lower id), while that has
+ * room: one agent call per batch instead of one per node. Alternating item by item gave each
+ * agent half a batch, and an agent's cost is mostly per call (its journal frame, the HTTP
+ * exchange, wireguard-go's per-request work: 370 µs of its CPU per peer one at a time,
+ * 210 µs eight at a time, docs/benchmarks.md). The next batch sees the room this one took.
+ */
+static const struct db_node *pick(const struct db_node *nodes, uint64_t *room, size_t n,
+                                  size_t *cur)
 {
 	size_t best = n;
 
-	for (size_t i = 0; i < n; i++)
-		if (room[i] > 0 && (best == n || room[i] > room[best]))
-			best = i;
+	if (*cur < n && room[*cur] > 0) {
+		best = *cur;
+	} else {
+		for (size_t i = 0; i < n; i++)
+			if (room[i] > 0 && (best == n || room[i] > room[best]))
+				best = i;
+	}
 	if (best == n)
 		return NULL;
 	room[best]--;
+	*cur = best;
 	return &nodes[best];
 }
 
@@ -236,7 +270,7 @@ static int assign(struct provisioner *p, struct db_conn *c, struct item *it, siz
 	struct db_user_brief users[DB_BATCH_MAX];
 	int64_t tids[DB_BATCH_MAX];
 	uint64_t *room = calloc(n_nodes ? n_nodes : 1, sizeof(*room));
-	size_t n_users = 0, k = 0;
+	size_t n_users = 0, k = 0, cur = n_nodes;
 	int r;
 
 	if (!room)
@@ -269,7 +303,7 @@ static int assign(struct provisioner *p, struct db_conn *c, struct item *it, siz
 		if (!x->keys.priv_enc || !u || u->status != USER_ACTIVE ||
 		    x->r->g.type != VPN_WIREGUARD)
 			continue;
-		x->node = pick(nodes, room, n_nodes);
+		x->node = pick(nodes, room, n_nodes, &cur);
 		if (!x->node)
 			continue;
 		x->r->g.user_id = u->id;
@@ -460,6 +494,7 @@ static void create_batch(struct provisioner *p, struct req **batch, size_t n)
 {
 	struct ctl_service *s = p->s;
 	struct item it[DB_BATCH_MAX] = {0};
+	struct nodes_snap *snap = NULL;
 	struct db_node *nodes = NULL;
 	struct db_conn *c = NULL;
 	size_t n_nodes = 0;
@@ -475,6 +510,13 @@ static void create_batch(struct provisioner *p, struct req **batch, size_t n)
 	r = svc_db_acquire(s, &c);
 	if (r == 0)
 		r = db_node_list(c, &nodes, &n_nodes);
+	if (r == 0) {
+		snap = calloc(1, sizeof(*snap));
+		if (snap)
+			*snap = (struct nodes_snap){1, nodes, n_nodes};
+		else
+			r = -ENOMEM;
+	}
 	x.nodes = nodes;
 	x.n_nodes = n_nodes;
 	if (r == 0)
@@ -515,18 +557,23 @@ static void create_batch(struct provisioner *p, struct req **batch, size_t n)
 		struct req *q = x.go[i]->r;
 
 		recent_add(p, q->vpn.node_id, q->vpn.created_at_us);
+		q->snap = snap;
+		snap->refs++;
 		q->next = NULL;
 		*p->created_tail = q;
 		p->created_tail = &q->next;
 	}
 	if (x.n_go)
 		pthread_cond_signal(&p->created);
+	if (snap)
+		snap_unref_locked(snap);
+	else
+		db_nodes_free(nodes, n_nodes);
 	pthread_mutex_unlock(&p->lock);
 	db_vpns_free(x.vpns, x.n_go);
 	db_jobs_free(x.jobs, x.n_go);
 	for (size_t i = 0; i < n; i++)
 		grant_keys_done(&it[i].keys);
-	db_nodes_free(nodes, n_nodes);
 	db_release(c);
 }
 
@@ -599,40 +646,56 @@ static void carry_batch(struct provisioner *p, struct carrier *k, struct req **b
 	struct ctl_service *s = p->s;
 	struct item it[DB_BATCH_MAX] = {0};
 	struct item *ok[DB_BATCH_MAX], *bad[DB_BATCH_MAX];
+	struct nodes_snap *snaps[DB_BATCH_MAX];
+	const struct db_node *nodes[DB_BATCH_MAX];
 	struct node_call *calls = NULL;
-	struct db_node *nodes = NULL;
 	struct db_conn *c = NULL;
 	size_t n_nodes = 0, n_ok = 0, n_bad = 0, n_calls = 0, want = 0, have_room = 0;
-	int r;
 
-	r = svc_db_acquire(s, &c);
-	if (r == 0)
-		r = db_node_list(c, &nodes, &n_nodes);
-	c = db_release(c);
+	/* The nodes as their creators read them: the items hold them while they are ours,
+	 * and this holds them past the moment an item is let go. */
+	pthread_mutex_lock(&p->lock);
 	for (size_t i = 0; i < n; i++) {
+		snaps[i] = batch[i]->snap;
+		if (snaps[i])
+			snaps[i]->refs++;
+	}
+	pthread_mutex_unlock(&p->lock);
+	for (size_t i = 0; i < n; i++) {
+		const struct nodes_snap *x = snaps[i];
+		bool known = false;
+
 		it[i].r = batch[i];
-		for (size_t j = 0; r == 0 && j < n_nodes; j++)
-			if (nodes[j].id == batch[i]->vpn.node_id)
-				it[i].node = &nodes[j];
-		if (!it[i].node)
+		for (size_t j = 0; x && j < x->n && !it[i].node; j++)
+			if (x->nodes[j].id == batch[i]->vpn.node_id)
+				it[i].node = &x->nodes[j];
+		if (!it[i].node) {
 			bad[n_bad++] = &it[i];
+			continue;
+		}
+		/* One entry per node id, whichever snapshot it came from. */
+		for (size_t j = 0; j < n_nodes && !known; j++)
+			if (nodes[j]->id == it[i].node->id) {
+				it[i].node = nodes[j];
+				known = true;
+			}
+		if (!known)
+			nodes[n_nodes++] = it[i].node;
 	}
 	if (n_bad) {
 		if (svc_db_acquire(s, &c) < 0)
 			c = NULL;
-		hand_off(p, c, bad, n_bad, r < 0 ? "reading the nodes" : "the node is gone");
+		hand_off(p, c, bad, n_bad, "the node is gone");
 		n_bad = 0;
 	}
 	calls = calloc(n_nodes ? n_nodes : 1, sizeof(*calls));
 	/* Room for this batch's nodes among the clients (there are at most DB_BATCH_MAX). */
 	for (size_t i = 0; i < n_nodes; i++) {
-		bool used = false, has = false;
+		bool has = false;
 
-		for (size_t j = 0; j < n && !used; j++)
-			used = it[j].node == &nodes[i];
-		for (size_t j = 0; used && j < DB_BATCH_MAX && !has; j++)
-			has = k->h[j] && k->node_id[j] == nodes[i].id;
-		want += used && !has;
+		for (size_t j = 0; j < DB_BATCH_MAX && !has; j++)
+			has = k->h[j] && k->node_id[j] == nodes[i]->id;
+		want += !has;
 	}
 	for (size_t j = 0; j < DB_BATCH_MAX; j++)
 		have_room += !k->h[j];
@@ -641,13 +704,13 @@ static void carry_batch(struct provisioner *p, struct carrier *k, struct req **b
 	for (size_t i = 0; calls && i < n_nodes; i++) {
 		struct node_call *x = &calls[n_calls];
 
-		*x = (struct node_call){.p = p, .node = &nodes[i]};
+		*x = (struct node_call){.p = p, .node = nodes[i]};
 		for (size_t j = 0; j < n; j++)
-			if (it[j].node == &nodes[i])
+			if (it[j].node == nodes[i])
 				x->mine[x->m++] = &it[j];
 		if (x->m == 0)
 			continue;
-		x->h = carrier_http(p, k, nodes[i].id);
+		x->h = carrier_http(p, k, nodes[i]->id);
 		if (!x->h)
 			snprintf(x->err, sizeof(x->err), "no HTTP client");
 		n_calls++;
@@ -704,7 +767,10 @@ static void carry_batch(struct provisioner *p, struct carrier *k, struct req **b
 		free(it[i].config);
 	}
 	free(calls);
-	db_nodes_free(nodes, n_nodes);
+	pthread_mutex_lock(&p->lock);
+	for (size_t i = 0; i < n; i++)
+		snap_unref_locked(snaps[i]);
+	pthread_mutex_unlock(&p->lock);
 	db_release(c);
 }
 

@@ -254,6 +254,7 @@ node_setup() {
 	mkdir -m 700 "$WGF_TMP/agent$i"
 	AGENT_TOKEN[$i]=agent$i-$WGF_ID-$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
 	(umask 077; printf '%s\n' "${AGENT_TOKEN[$i]}" >"$WGF_TMP/agent$i/token")
+	# AGENT_RECONCILE: the tests' 1 s unless the caller (a benchmark) sets the default.
 	cat >"$WGF_TMP/agent$i.conf" <<CONF
 interface = ${SIF[$i]}
 listen_port = 51820
@@ -264,7 +265,7 @@ pool = fd64:100:$i::/64
 api_listen = 198.19.$i.1:8080
 token_file = $WGF_TMP/agent$i/token
 state_dir = $WGF_TMP/agent$i/state
-reconcile_interval = 1s
+reconcile_interval = ${AGENT_RECONCILE:-1s}
 quarantine = 1h
 log_level = info
 CONF

@@ -236,8 +236,8 @@ static int tx2_run(struct db_conn *c, void *userdata)
  * on the node it started on, which had the most room (ties: the lower id), while that has
  * room: one agent call per batch instead of one per node. Alternating item by item gave each
  * agent half a batch, and an agent's cost is mostly per call (its journal frame, the HTTP
- * exchange, wireguard-go's per-request work: 370 µs of its CPU per peer one at a time,
- * 210 µs eight at a time, docs/benchmarks.md). The next batch sees the room this one took.
+ * exchange, wireguard-go's per-request work: 232 µs of its CPU per peer one at a time,
+ * 158 µs eight at a time, docs/benchmarks.md). The next batch sees the room this one took.
  */
 static const struct db_node *pick(const struct db_node *nodes, uint64_t *room, size_t n,
                                   size_t *cur)

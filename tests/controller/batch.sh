@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # VPN creation in batches (controller/provisioner.h), end to end.
 #  - 60 POST /v1/users/{tid}/vpns?wait=10 from 12 clients over 6 users: all 201 active with
-#    a config; an agent logged a batch of more than one peer; every provision job done
+#    a config; an agent logged a batch of more than one peer; both nodes got a sixth or
+#    more of them (a batch goes to one node, the next sees the room it took); every provision job done
 #    after one attempt; per VPN one vpn.create, one vpn.activate and two ip.assign audit
 #    rows; every peer sent to an agent once; the nodes hold exactly the active VPNs; each
 #    answer shows its job done, as the one-at-a-time answer does.
@@ -90,6 +91,12 @@ W=$(ids_of "${names[@]}")
 m1=$(agent_max_batch 1) m2=$(agent_max_batch 2)
 log "largest batch on node 1: $m1 peers, on node 2: $m2"
 (( m1 > 1 || m2 > 1 )) || wgf_fail "no agent logged a batch of more than one peer"
+# A batch stays on one node, but the next one sees the room it took: the burst is spread.
+split=$(sql "SELECT GROUP_CONCAT(c ORDER BY node_id) FROM (SELECT node_id, COUNT(*) c
+             FROM vpn_configs WHERE id IN ($W) GROUP BY node_id) x")
+log "the $N VPNs by node: $split"
+[[ $split =~ ^([0-9]+),([0-9]+)$ ]] && (( BASH_REMATCH[1] >= N / 6 && BASH_REMATCH[2] >= N / 6 )) ||
+	wgf_fail "the $N VPNs are not spread over both nodes: $split"
 # One provision job per VPN, done at its first attempt.
 bad=$(sql "SELECT COUNT(*) FROM vpn_configs v WHERE v.id IN ($W) AND 1 <> (SELECT COUNT(*)
            FROM jobs j WHERE j.vpn_config_id = v.id AND j.kind = 'provision' AND j.state = 'done'

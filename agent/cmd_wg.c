@@ -31,7 +31,7 @@ static int read_whole_file(const char *path, char **ret_buf, size_t *ret_len)
 {
 	int fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : STDIN_FILENO;
 	char *buf = NULL;
-	size_t len = 0, cap = 0;
+	size_t len = 0, cap = 0, first = 65536;
 	struct stat st;
 	int r = 0;
 
@@ -39,39 +39,14 @@ static int read_whole_file(const char *path, char **ret_buf, size_t *ret_len)
 		return negative_errno();
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 0 &&
 	    (uint64_t)st.st_size < SIZE_MAX - 2)
-		cap = (size_t)st.st_size + 2;
+		first = (size_t)st.st_size + 2;
 	for (;;) {
 		ssize_t n;
 
 		if (len + 1 >= cap) {
-			size_t ncap = cap < 65536 ? 65536 : cap;
-			char *nbuf;
-
-			while (ncap <= len + 1) {
-				if (ncap > SIZE_MAX / 2) {
-					r = -ENOMEM;
-					goto out;
-				}
-				ncap *= 2;
-			}
-			nbuf = malloc(ncap);
-			if (!nbuf) {
-				r = -ENOMEM;
+			r = grow_array_secret((void **)&buf, &cap, cap ? len + 65536 : first, len, 1);
+			if (r < 0)
 				goto out;
-			}
-			if (buf) {
-				memcpy(nbuf, buf, len);
-				wg_key_wipe(buf, len);
-			}
-			free(buf);
-			buf = nbuf;
-			cap = ncap;
-		} else if (!buf) {
-			buf = malloc(cap);
-			if (!buf) {
-				r = -ENOMEM;
-				goto out;
-			}
 		}
 		n = read(fd, buf + len, cap - len - 1);
 		if (n < 0 && errno == EINTR)

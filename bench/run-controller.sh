@@ -51,8 +51,11 @@ out=$WGF_TMP/bench
 mkdir -p "$out"
 # CPU ticks by program (all processes of each), and the machine's busy ticks: what a
 # provision costs each part, from snapshots around the provisions.
+machine_busy() { # all CPUs' ticks but idle and iowait
+	awk '{ busy = 0; for (i = 2; i <= 9; i++) if (i != 5 && i != 6) busy += $i; print busy; exit }' /proc/stat
+}
 cpu_snapshot() {
-	awk '{ busy = 0; for (i = 2; i <= 9; i++) if (i != 5 && i != 6) busy += $i; print "machine", busy; exit }' /proc/stat
+	echo "machine $(machine_busy)"
 	for f in /proc/[0-9]*/stat; do cat "$f" 2>/dev/null || :; done |
 		sed -E 's/^[0-9]+ \((.*)\) [A-Z] /\1 /' |
 		awk '{ t[$1] += $12 + $13 } END { for (c in t) print c, t[c] }'
@@ -60,9 +63,9 @@ cpu_snapshot() {
 for (( r=0; r<ROUNDS; r++ )); do
 	echo "run-controller: round $((r + 1))/$ROUNDS: raw inserts, then $total provisions with $CLIENTS clients" >&2
 	raw_rate 1 "$total" >>"$out/raw1"
-	busy0=$(cpu_snapshot | awk '$1 == "machine" { print $2 }')
+	busy0=$(machine_busy)
 	raw_rate "$CLIENTS" "$total" >>"$out/rawN"
-	busy1=$(cpu_snapshot | awk '$1 == "machine" { print $2 }')
+	busy1=$(machine_busy)
 	awk -v a="$busy0" -v b="$busy1" -v n="$total" -v hz="$(getconf CLK_TCK)" \
 		'BEGIN { printf "%.0f\n", (b - a) * 1e6 / hz / n }' >>"$out/rawN_cpu"
 	cpu_snapshot >"$out/cpu0"

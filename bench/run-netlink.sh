@@ -4,19 +4,13 @@
 # link created by our rtnetlink code, ours against the wg(8) binary in the same VM run.
 # Absolute times are emulated (TCG); only the ratios mean something. Release build in
 # build-bench/. Prints a markdown table for docs/benchmarks.md.
-#   bench/run-netlink.sh [N ...]     default: 1000 10000 50000; rounds per size: 21 at
-#   1,000 peers (a round is ~80 ms, and one noisy round moves a short median), 7 at 10,000,
-#   3 above; ROUNDS=R sets them all
+#   bench/run-netlink.sh [N ...]     default: 1000 10000 50000; rounds per size as
+#   bench/wg-bench.sh chooses them (21 at 1,000 peers, 7 at 10,000, 3 above); ROUNDS=R
+#   sets them all
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(1000 10000 50000)
-rounds_for() {
-	if [ -n "${ROUNDS:-}" ]; then echo "$ROUNDS"
-	elif (( $1 <= 1000 )); then echo 21
-	elif (( $1 <= 10000 )); then echo 7
-	else echo 3; fi
-}
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DASAN=OFF >/dev/null
 cmake --build build-bench -j"$(nproc)" --target wgfleet-agent wgf-genconf wgf-bench >/dev/null
 rows=$(mktemp)
@@ -31,7 +25,7 @@ for n in "${sizes[@]}"; do
 	for attempt in 1 2 3 4; do
 		rc=0
 		tests/vm/run --build build-bench --payload bench --mem 3072 --timeout 1800 -- \
-			sh -c "$clock; wgfleet-agent link add wgb0 && $PWD/bench/wg-bench.sh wgb0 $n $(rounds_for "$n") \$WGFLEET_BIN" \
+			sh -c "$clock; wgfleet-agent link add wgb0 && $PWD/bench/wg-bench.sh wgb0 $n ${ROUNDS:-auto} \$WGFLEET_BIN" \
 			>"$out" 2>&1 || rc=$?
 		[ "$rc" = 3 ] || break
 		echo "run-netlink: N=$n: jiffies clocksource, booting again" >&2

@@ -4,19 +4,13 @@
 # wireguard-go for every bulk-apply round (it keeps memory after churn), ours against wg(8)
 # side by side. Release build in build-bench/. Prints a markdown table for
 # docs/benchmarks.md.
-#   bench/run-uapi.sh [N ...]        default: 1000 10000 50000; rounds per size: 21 at
-#   1,000 peers (a round is ~80 ms, and one noisy round moves a short median), 7 at 10,000,
-#   3 above; ROUNDS=R sets them all
+#   bench/run-uapi.sh [N ...]        default: 1000 10000 50000; rounds per size as
+#   bench/wg-bench.sh chooses them (21 at 1,000 peers, 7 at 10,000, 3 above); ROUNDS=R
+#   sets them all
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(1000 10000 50000)
-rounds_for() {
-	if [ -n "${ROUNDS:-}" ]; then echo "$ROUNDS"
-	elif (( $1 <= 1000 )); then echo 21
-	elif (( $1 <= 10000 )); then echo 7
-	else echo 3; fi
-}
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DASAN=OFF >/dev/null
 cmake --build build-bench -j"$(nproc)" --target wgfleet-agent wgf-genconf wgf-bench >/dev/null
 BIN=$PWD/build-bench/bin
@@ -52,7 +46,7 @@ for n in "${sizes[@]}"; do
 		fresh_wggo "$ns" "$if" >"$WGF_TMP/reset.sh"
 		WGF_CLEANUP+=("kill \$(cat $WGF_TMP/wggo.pid); rm -f /var/run/wireguard/$if.sock")
 		sh "$WGF_TMP/reset.sh"
-		RESET="sh $WGF_TMP/reset.sh" sh bench/wg-bench.sh "$if" "$n" "$(rounds_for "$n")" "$BIN"
+		RESET="sh $WGF_TMP/reset.sh" sh bench/wg-bench.sh "$if" "$n" "${ROUNDS:-auto}" "$BIN"
 	) >>"$rows"
 done
 bench/table.sh "userspace (wireguard-go $(wireguard-go --version | sed -n 's/^wireguard-go v//p'), UAPI backend)" <"$rows"

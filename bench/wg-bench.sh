@@ -3,12 +3,17 @@
 # One benchmark size on one live, empty WireGuard interface, ours side by side with wg(8)
 # in the same run. POSIX sh: runs on the host (wireguard-go) and in the VM (kernel).
 #   [RESET=SHELL_CMD] wg-bench.sh IFACE N ROUNDS BIN_DIR
+# ROUNDS "auto": 21 up to 1,000 peers (a round is ~80 ms, and one noisy round moves a
+# short median), 7 up to 10,000, 3 above.
 # Prints rows "N|operation|reference|ref_ms|ours_ms" (ratio = ours / reference).
 set -eu
 IF=$1
 N=$2
 R=$3
 BIN=$4
+if [ "$R" = auto ]; then
+	if [ "$N" -le 1000 ]; then R=21; elif [ "$N" -le 10000 ]; then R=7; else R=3; fi
+fi
 WG=${WG:-wg}
 A=$BIN/wgfleet-agent
 T=$BIN/wgf-bench

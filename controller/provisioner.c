@@ -53,7 +53,9 @@ struct req {
 	char *config; /* ACTIVE: the config JSON the activation stored */
 	int64_t activated_at_us;
 	char *node_name, *node_public_key, *node_endpoint; /* NULL if strdup failed */
-	struct nodes_snap *snap; /* CREATED: the nodes its config was made with */
+	/* CREATED: the nodes its config was made with, and its node among them */
+	struct nodes_snap *snap;
+	const struct db_node *node;
 };
 
 /* The configs this process created on a node since its last poll (their created_at):
@@ -494,10 +496,8 @@ static void create_batch(struct provisioner *p, struct req **batch, size_t n)
 {
 	struct ctl_service *s = p->s;
 	struct item it[DB_BATCH_MAX] = {0};
-	struct nodes_snap *snap = NULL;
-	struct db_node *nodes = NULL;
+	struct nodes_snap *snap = calloc(1, sizeof(*snap));
 	struct db_conn *c = NULL;
-	size_t n_nodes = 0;
 	struct tx1 x = {.p = p, .it = it, .n = n};
 	int r;
 
@@ -507,20 +507,16 @@ static void create_batch(struct provisioner *p, struct req **batch, size_t n)
 		if (grant_keys_make(s, &it[i].keys) < 0)
 			grant_keys_done(&it[i].keys);
 	}
-	r = svc_db_acquire(s, &c);
+	if (snap)
+		snap->refs = 1; /* this batch's */
+	r = snap ? svc_db_acquire(s, &c) : -ENOMEM;
 	if (r == 0)
-		r = db_node_list(c, &nodes, &n_nodes);
+		r = db_node_list(c, &snap->nodes, &snap->n);
 	if (r == 0) {
-		snap = calloc(1, sizeof(*snap));
-		if (snap)
-			*snap = (struct nodes_snap){1, nodes, n_nodes};
-		else
-			r = -ENOMEM;
-	}
-	x.nodes = nodes;
-	x.n_nodes = n_nodes;
-	if (r == 0)
+		x.nodes = snap->nodes;
+		x.n_nodes = snap->n;
 		r = db_tx_run(c, tx1_run, &x);
+	}
 	if (r < 0) {
 		/* A unique key, a user or node that changed, the database: one at a time tells. */
 		svc_log(s, CTL_LOG_DEBUG, "a batch of %zu VPNs goes one at a time: %s", n,
@@ -559,16 +555,14 @@ static void create_batch(struct provisioner *p, struct req **batch, size_t n)
 		recent_add(p, q->vpn.node_id, q->vpn.created_at_us);
 		q->snap = snap;
 		snap->refs++;
+		q->node = x.go[i]->node;
 		q->next = NULL;
 		*p->created_tail = q;
 		p->created_tail = &q->next;
 	}
 	if (x.n_go)
 		pthread_cond_signal(&p->created);
-	if (snap)
-		snap_unref_locked(snap);
-	else
-		db_nodes_free(nodes, n_nodes);
+	snap_unref_locked(snap);
 	pthread_mutex_unlock(&p->lock);
 	db_vpns_free(x.vpns, x.n_go);
 	db_jobs_free(x.jobs, x.n_go);
@@ -652,28 +646,20 @@ static void carry_batch(struct provisioner *p, struct carrier *k, struct req **b
 	struct db_conn *c = NULL;
 	size_t n_nodes = 0, n_ok = 0, n_bad = 0, n_calls = 0, want = 0, have_room = 0;
 
-	/* The nodes as their creators read them: the items hold them while they are ours,
+	/* The nodes as their creators read them: each item holds its own while it is ours,
 	 * and this holds them past the moment an item is let go. */
 	pthread_mutex_lock(&p->lock);
 	for (size_t i = 0; i < n; i++) {
 		snaps[i] = batch[i]->snap;
-		if (snaps[i])
-			snaps[i]->refs++;
+		snaps[i]->refs++;
 	}
 	pthread_mutex_unlock(&p->lock);
 	for (size_t i = 0; i < n; i++) {
-		const struct nodes_snap *x = snaps[i];
 		bool known = false;
 
 		it[i].r = batch[i];
-		for (size_t j = 0; x && j < x->n && !it[i].node; j++)
-			if (x->nodes[j].id == batch[i]->vpn.node_id)
-				it[i].node = &x->nodes[j];
-		if (!it[i].node) {
-			bad[n_bad++] = &it[i];
-			continue;
-		}
-		/* One entry per node id, whichever snapshot it came from. */
+		it[i].node = batch[i]->node;
+		/* One entry per node id, whichever creator's snapshot it came from. */
 		for (size_t j = 0; j < n_nodes && !known; j++)
 			if (nodes[j]->id == it[i].node->id) {
 				it[i].node = nodes[j];
@@ -681,12 +667,6 @@ static void carry_batch(struct provisioner *p, struct carrier *k, struct req **b
 			}
 		if (!known)
 			nodes[n_nodes++] = it[i].node;
-	}
-	if (n_bad) {
-		if (svc_db_acquire(s, &c) < 0)
-			c = NULL;
-		hand_off(p, c, bad, n_bad, "the node is gone");
-		n_bad = 0;
 	}
 	calls = calloc(n_nodes ? n_nodes : 1, sizeof(*calls));
 	/* Room for this batch's nodes among the clients (there are at most DB_BATCH_MAX). */
@@ -708,8 +688,6 @@ static void carry_batch(struct provisioner *p, struct carrier *k, struct req **b
 		for (size_t j = 0; j < n; j++)
 			if (it[j].node == nodes[i])
 				x->mine[x->m++] = &it[j];
-		if (x->m == 0)
-			continue;
 		x->h = carrier_http(p, k, nodes[i]->id);
 		if (!x->h)
 			snprintf(x->err, sizeof(x->err), "no HTTP client");
@@ -720,7 +698,7 @@ static void carry_batch(struct provisioner *p, struct carrier *k, struct req **b
 
 		for (size_t j = 0; j < n_calls && !placed; j++)
 			placed = calls[j].node == it[i].node;
-		if (it[i].node && !placed)
+		if (!placed)
 			bad[n_bad++] = &it[i];
 	}
 	if (n_bad) {

@@ -597,7 +597,7 @@ static int merge_duplicate_peers(struct wg_device *dev)
 }
 
 /* How many sections a text could name "[Peer]" (any case): an upper bound, so that the peer
- * array is allocated once and never copied (a copy would leave preshared keys behind). */
+ * array is allocated once and never copied. */
 static size_t count_peer_sections(const char *s, size_t len)
 {
 	const char *end = s + len;
@@ -643,25 +643,12 @@ int wgconf_parse(const char *text, size_t len, const char *ifname, wgconf_resolv
 		size_t need = (size_t)(eol - s) + 1, n = 0;
 
 		p.line++;
-		if (need > cap) {
-			size_t ncap = cap ? cap : 256;
-			char *nbuf;
-
-			while (ncap < need)
-				ncap *= 2;
-			nbuf = malloc(ncap);
-			if (!nbuf) {
-				r = fail(&p, -ENOMEM, "out of memory");
-				goto out;
-			}
-			/* The old buffer may hold a key from an earlier line. */
-			if (buf)
-				wg_key_wipe(buf, cap);
-			free(buf);
-			buf = nbuf;
-			cap = ncap;
+		/* The old buffer may hold a key from an earlier line: nothing of it is kept. */
+		if (grow_array_secret((void **)&buf, &cap, need < 256 ? 256 : need, 0, 1) < 0) {
+			r = fail(&p, -ENOMEM, "out of memory");
+			goto out;
 		}
-		/* A comment ends the line; so does a NUL. Most characters are neither nor
+		/* A comment ends the line; so does a NUL. Most characters are neither, nor a
 		 * space, and take the first test only. */
 		const char *hash = memchr(s, '#', (size_t)(eol - s));
 		const char *stop = hash ? hash : eol;

@@ -10,21 +10,53 @@
 #include "wgfleet/macro.h"
 #include "wgdev.h"
 
+/* The capacity grow_array gives for want (> *cap); 0 if it overflows. */
+static size_t grown_cap(size_t cap, size_t want, size_t sz)
+{
+	size_t n = cap ? cap : want;
+
+	if (want > SIZE_MAX / sz)
+		return 0;
+	while (n < want) {
+		if (n > SIZE_MAX / 2 / sz)
+			return 0;
+		n *= 2;
+	}
+	return n;
+}
+
 int grow_array(void **array, size_t *cap, size_t want, size_t sz)
 {
-	size_t n = *cap ? *cap : 4;
+	size_t n;
 	void *p;
 
 	if (want <= *cap)
 		return 0;
-	while (n < want) {
-		if (n > SIZE_MAX / 2 / sz)
-			return -ENOMEM;
-		n *= 2;
-	}
-	p = realloc(*array, n * sz);
+	n = grown_cap(*cap, want, sz);
+	p = n ? realloc(*array, n * sz) : NULL;
 	if (!p)
 		return -ENOMEM;
+	*array = p;
+	*cap = n;
+	return 0;
+}
+
+int grow_array_secret(void **array, size_t *cap, size_t want, size_t used, size_t sz)
+{
+	size_t n;
+	void *p;
+
+	if (want <= *cap)
+		return 0;
+	n = grown_cap(*cap, want, sz);
+	p = n ? malloc(n * sz) : NULL;
+	if (!p)
+		return -ENOMEM;
+	if (*array) {
+		memcpy(p, *array, used * sz);
+		wg_key_wipe(*array, *cap * sz);
+	}
+	free(*array);
 	*array = p;
 	*cap = n;
 	return 0;
@@ -89,23 +121,8 @@ struct wg_device *wg_device_free(struct wg_device *dev)
 
 int wg_device_reserve_peers(struct wg_device *dev, size_t n)
 {
-	struct wg_peer *peers;
-
-	if (n <= dev->cap_peers)
-		return 0;
-	if (n > SIZE_MAX / sizeof(*peers))
-		return -ENOMEM;
-	peers = malloc(n * sizeof(*peers));
-	if (!peers)
-		return -ENOMEM;
-	if (dev->n_peers) {
-		memcpy(peers, dev->peers, dev->n_peers * sizeof(*peers));
-		wg_key_wipe(dev->peers, dev->n_peers * sizeof(*peers));
-	}
-	free(dev->peers);
-	dev->peers = peers;
-	dev->cap_peers = n;
-	return 0;
+	return grow_array_secret((void **)&dev->peers, &dev->cap_peers, n, dev->n_peers,
+	                         sizeof(*dev->peers));
 }
 
 int wg_device_add_peer(struct wg_device *dev, const uint8_t public_key[static WG_KEY_LEN],
@@ -114,7 +131,9 @@ int wg_device_add_peer(struct wg_device *dev, const uint8_t public_key[static WG
 	struct wg_peer *peer;
 	int r;
 
-	r = grow_array((void **)&dev->peers, &dev->cap_peers, dev->n_peers + 1, sizeof(*peer));
+	/* Peers hold preshared keys. */
+	r = grow_array_secret((void **)&dev->peers, &dev->cap_peers, dev->n_peers + 1,
+	                      dev->n_peers, sizeof(*peer));
 	if (r < 0)
 		return r;
 	peer = &dev->peers[dev->n_peers++];
@@ -137,17 +156,9 @@ struct wg_peer *wg_device_find_peer(const struct wg_device *dev,
 
 int wg_peer_add_allowedip(struct wg_peer *peer, const struct wg_allowedip *ip)
 {
-	int r = 0;
+	/* Most peers have one address, which an empty array gets room for exactly. */
+	int r = grow_array((void **)&peer->ips, &peer->cap_ips, peer->n_ips + 1, sizeof(*ip));
 
-	/* Most peers have one address: room for exactly one first (a 1,000-peer file then
-	 * takes 20 KB for them instead of 80). */
-	if (!peer->cap_ips) {
-		peer->ips = malloc(sizeof(*ip));
-		if (!peer->ips)
-			return -ENOMEM;
-		peer->cap_ips = 1;
-	} else
-		r = grow_array((void **)&peer->ips, &peer->cap_ips, peer->n_ips + 1, sizeof(*ip));
 	if (r < 0)
 		return r;
 	peer->ips[peer->n_ips++] = *ip;

@@ -28,8 +28,13 @@ static inline int negative_errno(void)
 	return errno > 0 ? -errno : -EIO;
 }
 
-/* Grow *array to hold at least want elements of size sz; capacity doubles. */
+/* Grow *array to hold at least want elements of size sz: an empty array gets exactly
+ * want, then capacity doubles. */
 int grow_array(void **array, size_t *cap, size_t want, size_t sz);
+/* As grow_array, for arrays that hold secrets: the first used elements move to a new
+ * allocation and the old one is wiped whole before it is freed (realloc would leave a
+ * copy behind). */
+int grow_array_secret(void **array, size_t *cap, size_t want, size_t used, size_t sz);
 
 /* NULL-terminated string vectors, as returned by the list functions. */
 static inline char **strv_free(char **v)

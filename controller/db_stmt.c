@@ -306,6 +306,17 @@ const struct db_stmt_def db_stmts[DB_STMT__COUNT] = {
     /* (id) -> status: why a guarded UPDATE matched nothing */
     [DB_STMT_VPN_STATUS] = {"vpn_status", "SELECT status FROM vpn_configs WHERE id = ?",
                             DB_STMT_RETRY_SAFE},
+    /* (id) -> status, as committed last (a locking read: whatever the snapshot) */
+    [DB_STMT_VPN_STATUS_LOCKED] = {"vpn_status_locked",
+                                   "SELECT status FROM vpn_configs WHERE id = ? "
+                                   "LOCK IN SHARE MODE",
+                                   DB_STMT_RETRY_SAFE},
+    /* (vpn id) -> its user's id, the user share-locked and the config not locked (a
+     * subquery of a locking read is a plain read in MariaDB): the user before the config */
+    [DB_STMT_VPN_USER_LOCK] = {"vpn_user_lock",
+                               "SELECT id FROM users WHERE id = (SELECT user_id FROM "
+                               "vpn_configs WHERE id = ?) LOCK IN SHARE MODE",
+                               DB_STMT_RETRY_SAFE},
     /* (user_id, limit) -> VPN_COLUMNS, newest first (index vpn_configs_user) */
     [DB_STMT_VPN_LIST_BY_USER] = {"vpn_list_by_user",
                                   "SELECT " VPN_COLUMNS " FROM vpn_configs WHERE user_id = ? "
@@ -786,6 +797,11 @@ const struct db_stmt_def db_stmts[DB_STMT__COUNT] = {
                              "SELECT id, telegram_id, status FROM users WHERE telegram_id IN ("
                              Q32 ") LOCK IN SHARE MODE",
                              DB_STMT_RETRY_SAFE},
+    /* (user id x DB_BATCH_MAX) -> those ids, share-locked (the users before their configs) */
+    [DB_STMT_BATCH_USERS_LOCK] = {"batch_users_lock",
+                                  "SELECT id FROM users WHERE id IN (" Q32
+                                  ") LOCK IN SHARE MODE",
+                                  DB_STMT_RETRY_SAFE},
     /* (node id x DB_BATCH_MAX) -> the ids of those that are active, share-locked: a node
      * drained or disabled meanwhile takes no VPN of the batch (DB_STMT_VPN_CREATE's guard) */
     [DB_STMT_BATCH_NODES_LOCK] = {"batch_nodes_lock",

@@ -475,7 +475,7 @@ int db_vpn_activate_many_in_tx(struct db_conn *c, uint64_t actor_id,
 {
 	enum { NI = 6, NAI = 6, NAA = 4 };
 	struct db_param *act = NULL, *ips = NULL, *aips = NULL, aact[NAA * DB_BATCH_MAX],
-	                ids[DB_BATCH_MAX], jobs[DB_BATCH_MAX + 1];
+	                ids[DB_BATCH_MAX], jobs[DB_BATCH_MAX + 1], users[DB_BATCH_MAX];
 	struct ips_seen seen = {0};
 	size_t n_ips = 0, k = 0, open = 0;
 	int r;
@@ -499,8 +499,13 @@ int db_vpn_activate_many_in_tx(struct db_conn *c, uint64_t actor_id,
 	for (size_t i = 0; i < DB_BATCH_MAX; i++) {
 		jobs[i] = i < count ? DB_UINT(a[i].job_id) : DB_NULL;
 		ids[i] = i < count ? DB_UINT(a[i].vpn->id) : DB_NULL;
+		users[i] = i < count ? DB_UINT(a[i].vpn->user_id) : DB_NULL;
 	}
 	jobs[DB_BATCH_MAX] = DB_TEXT(owner);
+	/* The users before their configs (lock_user_of). */
+	r = db_query(c, DB_STMT_BATCH_USERS_LOCK, users, ARRAY_SIZE(users), NULL, NULL, NULL);
+	if (r < 0)
+		goto out;
 	/* A bulk UPDATE's affected-row count includes the status-counter triggers' rows, so
 	 * the guards are checked here, under locks, instead. */
 	r = db_query(c, DB_STMT_BATCH_PROVISIONS_OPEN, jobs, ARRAY_SIZE(jobs), count_row, &open,
@@ -586,14 +591,32 @@ static int status_row(const struct db_row *row, void *userdata)
 	return 1;
 }
 
-/* Why the guarded UPDATE matched nothing: the state machine on the row as it is now. */
+/*
+ * A user's row is locked before any of their configs, by every transaction that locks
+ * both: creations share-lock the user, a ban updates it and then locks the user's configs.
+ * A change of a config that locked the config first and met its user only through a
+ * foreign key (its audit row, its addresses) waited for a ban that waited for the config:
+ * a deadlock, and under a stream of creations for the user the ban lost every rerun
+ * (controller/batch under load). Share-locks the user of config id. The user is found
+ * through a plain read, in the transaction's snapshot: a config younger than the snapshot
+ * leaves the user unlocked here, which only happens to a caller that found the config
+ * through a locking read of its own, as a ban does while it holds the user already. Whether
+ * the config exists is the guarded UPDATE's to tell.
+ */
+static int lock_user_of(struct db_conn *c, uint64_t id)
+{
+	return db_query(c, DB_STMT_VPN_USER_LOCK, &DB_UINT(id), 1, NULL, NULL, NULL);
+}
+
+/* Why the guarded UPDATE matched nothing: the state machine on the row as it is now (a
+ * locking read: lock_user_of's subquery may have set the snapshot before this row moved). */
 static int refused(struct db_conn *c, const struct transition *x)
 {
 	enum vpn_status now, to;
 	uint64_t rows = 0;
 	int r;
 
-	r = db_query(c, DB_STMT_VPN_STATUS, &DB_UINT(x->id), 1, status_row, &now, &rows);
+	r = db_query(c, DB_STMT_VPN_STATUS_LOCKED, &DB_UINT(x->id), 1, status_row, &now, &rows);
 	if (r < 0)
 		return r;
 	if (rows == 0)
@@ -621,6 +644,9 @@ static int transition_tx(struct db_conn *c, void *userdata)
 	uint64_t affected = 0, released = 0;
 	int r;
 
+	r = lock_user_of(c, x->id);
+	if (r < 0)
+		return r;
 	switch (x->event) {
 	case VPN_EVENT_ACTIVATE: {
 		struct db_param p[] = {db_record_opt_text(x->config), DB_UINT(x->id)};
@@ -732,13 +758,16 @@ int db_vpn_extend_in_tx(struct db_conn *c, uint64_t actor_id, uint64_t id, unsig
 
 	if (months == 0 || months > VPN_EXTEND_MONTHS_MAX)
 		return -EINVAL;
+	r = lock_user_of(c, id);
+	if (r < 0)
+		return r;
 	r = db_exec(c, DB_STMT_VPN_EXTEND, p, ARRAY_SIZE(p), &affected, NULL);
 	if (r < 0)
 		return r;
 	if (affected == 0) {
 		enum vpn_status now;
 
-		r = db_query(c, DB_STMT_VPN_STATUS, &DB_UINT(id), 1, status_row, &now, &rows);
+		r = db_query(c, DB_STMT_VPN_STATUS_LOCKED, &DB_UINT(id), 1, status_row, &now, &rows);
 		if (r < 0)
 			return r;
 		return rows ? -EPERM : -ENOENT;

@@ -107,7 +107,8 @@ struct db_vpn_activation {
 
 /*
  * Batched db_vpn_activate inside the caller's transaction, for the provisioner's own jobs:
- * locks every job and config, then each config pending -> active (activated_at = at_us)
+ * share-locks the users, locks every job and config (users first: docs/controller-db.md,
+ * "Lock order"), then each config pending -> active (activated_at = at_us)
  * with its addresses and the audit rows of the one-at-a-time way. -ESTALE, with nothing
  * changed, if some config is no longer pending (ended meanwhile) or some job no longer
  * runs under owner (its lease ran out and a worker took it): the caller rolls back and

@@ -4,7 +4,7 @@
  * nodes (a read), one transaction of seven (users and nodes share-locked, configs, their
  * read-back, audit rows, jobs, their read-back); then one agent call per node (all at
  * once; a batch mostly goes to one node, pick()) with the nodes as the creator read them,
- * and one transaction of seven (jobs and configs checked and locked,
+ * and one transaction of eight (users share-locked, jobs and configs checked and locked,
  * activations, addresses, their read-back, two kinds of audit rows, the jobs' ends). One
  * at a time a VPN costs about forty statements and four commits (docs/benchmarks.md).
  */
